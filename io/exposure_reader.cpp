@@ -1,0 +1,215 @@
+// Exposure and PSF reading with the validation rules of the method (DESIGN.md section 1).
+#include "io/exposure_reader.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "io/fits_file.hpp"
+#include "mpi/error.hpp"
+
+namespace astroclear::io {
+namespace {
+
+constexpr double kPsfSumTolerance = 0.10;   // renormalise within, refuse beyond
+constexpr double kPsfNegativeTolerance = 1e-3;  // relative to the peak: clip within, refuse beyond
+
+/// Opens `path` and moves to the HDU named `extname` (MEF) or to its first image (plain file).
+FitsFile open_plane(const std::string& path, const std::string& extname, bool by_name) {
+  FitsFile f = FitsFile::open(path);
+  if (by_name) {
+    if (!f.move_to(extname)) throw Error(path + ": no HDU with EXTNAME = '" + extname + "'");
+  } else if (!f.move_to_first_image()) {
+    throw Error(path + ": no 2-D image HDU");
+  }
+  return f;
+}
+
+std::string str(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.6g", v);
+  return text;
+}
+
+}  // namespace
+
+std::int64_t bad_bit_mask(const std::vector<HeaderCard>& header, const std::vector<std::string>& bad_bits,
+                          std::vector<std::string>& warnings) {
+  bool any_plane = false;
+  std::int64_t bits = 0;
+  for (const std::string& name : bad_bits) {
+    for (const HeaderCard& card : header) {
+      if (card.key.rfind("MP_", 0) != 0) continue;
+      any_plane = true;
+      if (card.key == "MP_" + name) bits |= std::int64_t{1} << std::stoi(card.value);
+    }
+  }
+  for (const HeaderCard& card : header) any_plane = any_plane || card.key.rfind("MP_", 0) == 0;
+  if (!any_plane) {
+    warnings.push_back("mask header has no MP_* bit names; every non-zero mask bit is treated as bad");
+    return -1;
+  }
+  return bits;
+}
+
+std::pair<std::int64_t, std::int64_t> read_exposure_shape(const ExposureSpec& spec, const StackSpec& stack) {
+  const bool mef = !spec.file.empty();
+  FitsFile f = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
+  return f.image_shape();
+}
+
+Image read_psf(const std::string& path, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings) {
+  FitsFile f = open_plane(path, "", false);
+  Image psf = f.read_image();
+  const std::string where = f.where();
+  const std::string size = shape_text(psf.height, psf.width);
+  if (psf.height % 2 == 0 || psf.width % 2 == 0) {
+    throw Error(where + ": PSF is " + size + " pixels; PSF sizes must be odd so that it has a centre pixel");
+  }
+  if (psf.height > height || psf.width > width) {
+    throw Error(where + ": PSF is " + size + " pixels, larger than the exposure (" + shape_text(height, width) + ")");
+  }
+  double sum = 0, peak = 0, most_negative = 0;
+  std::int64_t negative = 0;
+  for (float v : psf.pixels) {
+    if (!std::isfinite(v)) throw Error(where + ": PSF has NaN/Inf pixels; a PSF must be finite");
+    sum += v;
+    peak = std::max(peak, static_cast<double>(v));
+    if (v < 0) {
+      ++negative;
+      most_negative = std::min(most_negative, static_cast<double>(v));
+    }
+  }
+  if (peak <= 0) throw Error(where + ": PSF has no positive pixel");
+  if (most_negative < -kPsfNegativeTolerance * peak) {
+    throw Error(where + ": " + std::to_string(negative) + " PSF pixels are negative (min " + str(most_negative) +
+                ", peak " + str(peak) + "); a PSF must be non-negative");
+  }
+  if (negative > 0) {
+    warnings.push_back(where + ": " + std::to_string(negative) + " slightly negative PSF pixels (min " +
+                       str(most_negative) + ") set to 0");
+    sum = 0;
+    for (float& v : psf.pixels) sum += (v = std::max(v, 0.0f));
+  }
+  if (std::abs(sum - 1.0) > kPsfSumTolerance) {
+    throw Error(where + ": PSF sums to " + str(sum) + "; expected 1 (renormalised only within " +
+                str(kPsfSumTolerance * 100) + "%)");
+  }
+  if (std::abs(sum - 1.0) > 1e-6) {
+    warnings.push_back(where + ": PSF sums to " + str(sum) + "; renormalised to 1");
+  }
+  for (float& v : psf.pixels) v = static_cast<float>(v / sum);
+  return psf;
+}
+
+ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
+  ExposureData out;
+  out.label = spec.label();
+  const bool mef = !spec.file.empty();
+
+  FitsFile image_file = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
+  const std::string image_where = image_file.where();
+  Image image = image_file.read_image();
+  out.image_header = image_file.read_cards();
+  const std::int64_t h = image.height, w = image.width;
+
+  // Flux scale: the manifest, else the first key found in the primary header or the image HDU.
+  double flux_scale = 1.0;
+  std::string scale_source = "default";
+  if (spec.flux_scale) {
+    flux_scale = *spec.flux_scale;
+    scale_source = stack.source + " flux_scale";
+  } else {
+    FitsFile primary = FitsFile::open(image_file.path());
+    for (FitsFile* header : {&primary, &image_file}) {
+      for (const std::string& key : stack.flux_scale_keys) {
+        if (scale_source != "default") break;
+        if (auto v = header->read_double(key)) {
+          flux_scale = *v;
+          scale_source = header->where() + " " + key;
+        }
+      }
+    }
+  }
+  if (!std::isfinite(flux_scale) || flux_scale <= 0) {
+    throw Error(out.label + ": flux scale (" + scale_source + ") = " + str(flux_scale) + "; must be finite and > 0");
+  }
+  out.flux_scale = flux_scale;
+
+  // Variance, or inverse variance turned into variance.
+  const bool inverse = !mef && !spec.inverse_variance.empty();
+  FitsFile var_file = open_plane(mef ? spec.file : (inverse ? spec.inverse_variance : spec.variance),
+                                 stack.variance_hdu, mef);
+  Image variance = var_file.read_image();
+  const std::string var_where = var_file.where();
+  if (variance.height != h || variance.width != w) {
+    throw Error(var_where + ": " + shape_text(variance.height, variance.width) + " pixels, but " + image_where +
+                " is " + shape_text(h, w));
+  }
+
+  // Mask: from the MEF's MASK HDU, a separate file, or none (all good).
+  MaskImage mask{h, w, std::vector<std::int32_t>(h * w, 0)};
+  std::int64_t bad_bits = 0;
+  std::string mask_where = "(no mask)";
+  const bool has_mask = mef || !spec.mask.empty();
+  if (has_mask) {
+    FitsFile mask_file = open_plane(mef ? spec.file : spec.mask, stack.mask_hdu, mef);
+    mask_where = mask_file.where();
+    mask = mask_file.read_mask();
+    if (mask.height != h || mask.width != w) {
+      throw Error(mask_where + ": " + shape_text(mask.height, mask.width) + " pixels, but " + image_where + " is " +
+                  shape_text(h, w));
+    }
+    std::vector<std::string> mask_warnings;
+    bad_bits = bad_bit_mask(mask_file.read_cards(), stack.bad_mask_bits, mask_warnings);
+    for (auto& m : mask_warnings) out.warnings.push_back(mask_where + ": " + m);
+  }
+
+  out.image = Image(h, w, 0.0f);
+  out.sigma = Image(h, w, 1.0f);
+  out.good.assign(h * w, 0);
+  std::int64_t nonpositive = 0;
+  for (std::int64_t i = 0; i < h * w; ++i) {
+    if ((static_cast<std::int64_t>(mask.pixels[i]) & bad_bits) != 0) {
+      ++out.mask_rejected_pixels;
+      continue;
+    }
+    const float y = image.pixels[i];
+    float v = variance.pixels[i];
+    if (!std::isfinite(y) || !std::isfinite(v)) {
+      ++out.nonfinite_pixels;
+      continue;
+    }
+    if (inverse) {
+      if (v == 0.0f) {  // inverse variance 0: no information, as masked
+        ++out.mask_rejected_pixels;
+        continue;
+      }
+      v = 1.0f / v;
+    }
+    if (v <= 0.0f) {
+      ++nonpositive;
+      continue;
+    }
+    out.good[i] = 1;
+    out.image.pixels[i] = static_cast<float>(y / flux_scale);
+    out.sigma.pixels[i] = static_cast<float>(std::sqrt(static_cast<double>(v)) / flux_scale);
+    ++out.good_pixels;
+  }
+  if (nonpositive > 0) {
+    throw Error(var_where + ": " + std::to_string(nonpositive) + " pixels " + (inverse ? "< 0" : "<= 0") +
+                " where " + (has_mask ? "MASK" : "the exposure") + " is good; " +
+                (inverse ? "inverse variance must be >= 0" : "variance must be > 0"));
+  }
+  if (out.nonfinite_pixels > 0) {
+    out.warnings.push_back(image_where + ": " + std::to_string(out.nonfinite_pixels) +
+                           " NaN/Inf pixels in image or variance, masked");
+  }
+  if (out.good_pixels == 0) {
+    throw Error(out.label + ": no good pixel (" + std::to_string(out.mask_rejected_pixels) + " rejected by " +
+                mask_where + ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
+  }
+  out.psf = read_psf(spec.psf, h, w, out.warnings);
+  return out;
+}
+
+}  // namespace astroclear::io

@@ -1,0 +1,47 @@
+// Reading and validating one exposure (image, variance, mask, PSF) into calibrated planes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/image.hpp"
+#include "io/manifest.hpp"
+
+namespace astroclear::io {
+
+/// One exposure as the method sees it: calibrated to the common photometric scale.
+struct ExposureData {
+  std::string label;      ///< file name for messages and provenance
+  Image image;            ///< y / flux_scale; 0 where not good
+  Image sigma;            ///< sqrt(variance) / flux_scale; 1 where not good
+  std::vector<std::uint8_t> good;  ///< 1 = good pixel
+  Image psf;              ///< odd-sized, non-negative, sum 1
+  double flux_scale = 1.0;
+  std::int64_t good_pixels = 0;
+  std::int64_t nonfinite_pixels = 0;  ///< NaN/Inf in image or variance, masked
+  std::int64_t mask_rejected_pixels = 0;
+  std::vector<std::string> warnings;
+  std::vector<HeaderCard> image_header;  ///< cards of the image HDU (WCS comes from here)
+};
+
+/// Image shape (height, width) of an exposure from its header alone.
+std::pair<std::int64_t, std::int64_t> read_exposure_shape(const ExposureSpec& spec, const StackSpec& stack);
+
+/// Reads and validates one exposure and its PSF. Throws Error naming the file, HDU, value found
+/// and value expected for: missing file or HDU, planes of different shapes, variance <= 0 where the
+/// mask is good, no good pixel, a bad flux scale, and every PSF problem of read_psf.
+ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack);
+
+/// Reads a PSF image and validates it against an exposure of `height` x `width`: odd-sized, not
+/// larger than the exposure, finite, non-negative, summing to 1 (renormalised with a warning
+/// within 10%, refused beyond).
+Image read_psf(const std::string& path, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings);
+
+/// Bit mask of the named bad bits from a MASK header's MP_<NAME> keywords; -1 (every bit) when the
+/// header defines no MP_ keyword.
+std::int64_t bad_bit_mask(const std::vector<HeaderCard>& mask_header, const std::vector<std::string>& bad_bits,
+                          std::vector<std::string>& warnings);
+
+}  // namespace astroclear::io

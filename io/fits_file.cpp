@@ -1,0 +1,261 @@
+// FitsFile implementation over CFITSIO; every call goes through check(), which throws Error.
+#include "io/fits_file.hpp"
+
+#include <fitsio.h>
+
+#include <cstdio>
+#include <limits>
+#include <filesystem>
+#include <utility>
+
+#include "mpi/error.hpp"
+
+namespace astroclear::io {
+namespace {
+
+fitsfile* as_fits(void* p) { return static_cast<fitsfile*>(p); }
+
+std::string cfitsio_text(int status) {
+  char text[FLEN_STATUS] = {0};
+  fits_get_errstatus(status, text);
+  return text;
+}
+
+}  // namespace
+
+std::string shape_text(std::int64_t height, std::int64_t width) {
+  return std::to_string(width) + "x" + std::to_string(height);
+}
+
+void FitsFile::Closer::operator()(void* p) const noexcept {
+  int status = 0;
+  if (p != nullptr && fits_close_file(as_fits(p), &status) != 0) {
+    std::fprintf(stderr, "astroclear: closing a FITS file failed: %s\n", cfitsio_text(status).c_str());
+  }
+}
+
+FitsFile::FitsFile(std::string path, void* fptr) : path_(std::move(path)), fptr_(fptr) {}
+FitsFile::FitsFile(FitsFile&&) noexcept = default;
+FitsFile& FitsFile::operator=(FitsFile&&) noexcept = default;
+FitsFile::~FitsFile() = default;
+
+void* FitsFile::handle() const { return fptr_.get(); }
+
+FitsFile FitsFile::open(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw Error(path + ": file not found");
+  fitsfile* fptr = nullptr;
+  int status = 0;
+  // "file://" keeps CFITSIO from interpreting brackets or other extended syntax in the name.
+  if (fits_open_diskfile(&fptr, path.c_str(), READONLY, &status) != 0) {
+    throw Error(path + ": not a readable FITS file (" + cfitsio_text(status) + ")");
+  }
+  return FitsFile(path, fptr);
+}
+
+FitsFile FitsFile::create(const std::string& path) {
+  if (std::filesystem::exists(path)) throw Error(path + ": exists; refusing to overwrite it");
+  fitsfile* fptr = nullptr;
+  int status = 0;
+  if (fits_create_diskfile(&fptr, path.c_str(), &status) != 0) {
+    throw Error(path + ": cannot create FITS file (" + cfitsio_text(status) + ")");
+  }
+  return FitsFile(path, fptr);
+}
+
+std::string FitsFile::where() const {
+  if (!fptr_) return path_;
+  int status = 0;
+  char extname[FLEN_VALUE] = {0};
+  if (fits_read_key(as_fits(handle()), TSTRING, "EXTNAME", extname, nullptr, &status) == 0) {
+    return path_ + "[" + extname + "]";
+  }
+  int hdu = 0;
+  fits_get_hdu_num(as_fits(handle()), &hdu);
+  return path_ + "[HDU " + std::to_string(hdu - 1) + "]";
+}
+
+void FitsFile::check(int status, const std::string& what) const {
+  if (status != 0) throw Error(where() + ": " + what + " failed (" + cfitsio_text(status) + ")");
+}
+
+int FitsFile::hdu_count() {
+  int status = 0, count = 0;
+  fits_get_num_hdus(as_fits(handle()), &count, &status);
+  check(status, "counting HDUs");
+  return count;
+}
+
+void FitsFile::move_to(int index) {
+  int status = 0;
+  fits_movabs_hdu(as_fits(handle()), index + 1, nullptr, &status);
+  check(status, "moving to HDU " + std::to_string(index));
+}
+
+bool FitsFile::move_to(const std::string& extname) {
+  int status = 0;
+  fits_movnam_hdu(as_fits(handle()), ANY_HDU, const_cast<char*>(extname.c_str()), 0, &status);
+  return status == 0;
+}
+
+bool FitsFile::move_to_first_image() {
+  const int count = hdu_count();
+  for (int i = 0; i < count; ++i) {
+    move_to(i);
+    int status = 0, type = 0, naxis = 0;
+    fits_get_hdu_type(as_fits(handle()), &type, &status);
+    fits_get_img_dim(as_fits(handle()), &naxis, &status);
+    if (status == 0 && type == IMAGE_HDU && naxis == 2) return true;
+  }
+  return false;
+}
+
+std::pair<std::int64_t, std::int64_t> FitsFile::image_shape() {
+  int status = 0, type = 0, naxis = 0;
+  fits_get_hdu_type(as_fits(handle()), &type, &status);
+  check(status, "reading the HDU type");
+  if (type != IMAGE_HDU) throw Error(where() + ": is a table, expected a 2-D image");
+  fits_get_img_dim(as_fits(handle()), &naxis, &status);
+  check(status, "reading NAXIS");
+  if (naxis != 2) throw Error(where() + ": NAXIS = " + std::to_string(naxis) + ", expected a 2-D image (NAXIS = 2)");
+  long axes[2] = {0, 0};
+  fits_get_img_size(as_fits(handle()), 2, axes, &status);
+  check(status, "reading NAXIS1/NAXIS2");
+  return {axes[1], axes[0]};
+}
+
+Image FitsFile::read_image() {
+  const auto [h, w] = image_shape();
+  Image image(h, w);
+  int status = 0, anynul = 0;
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  fits_read_img(as_fits(handle()), TFLOAT, 1, h * w, &nan, image.pixels.data(), &anynul, &status);
+  check(status, "reading pixels");
+  return image;
+}
+
+MaskImage FitsFile::read_mask() {
+  const auto [h, w] = image_shape();
+  MaskImage mask{h, w, std::vector<std::int32_t>(h * w, 0)};
+  int status = 0, anynul = 0;
+  fits_read_img(as_fits(handle()), TINT, 1, h * w, nullptr, mask.pixels.data(), &anynul, &status);
+  check(status, "reading mask pixels");
+  return mask;
+}
+
+std::optional<double> FitsFile::read_double(const std::string& key) {
+  int status = 0;
+  double value = 0;
+  fits_read_key(as_fits(handle()), TDOUBLE, key.c_str(), &value, nullptr, &status);
+  if (status == KEY_NO_EXIST) return std::nullopt;
+  check(status, "reading key " + key + " as a number");
+  return value;
+}
+
+std::optional<std::string> FitsFile::read_string(const std::string& key) {
+  int status = 0;
+  char* text = nullptr;
+  fits_read_key_longstr(as_fits(handle()), key.c_str(), &text, nullptr, &status);
+  if (status == KEY_NO_EXIST) return std::nullopt;
+  check(status, "reading key " + key);
+  std::string value(text);
+  fits_free_memory(text, &status);
+  return value;
+}
+
+std::vector<HeaderCard> FitsFile::read_cards() {
+  int status = 0, count = 0;
+  fits_get_hdrspace(as_fits(handle()), &count, nullptr, &status);
+  check(status, "reading the header size");
+  std::vector<HeaderCard> cards;
+  for (int i = 1; i <= count; ++i) {
+    char key[FLEN_KEYWORD] = {0}, value[FLEN_VALUE] = {0}, comment[FLEN_COMMENT] = {0};
+    fits_read_keyn(as_fits(handle()), i, key, value, comment, &status);
+    check(status, "reading header card " + std::to_string(i));
+    cards.push_back({key, value, comment});
+  }
+  return cards;
+}
+
+void FitsFile::write_image(const Image& image, const std::string& extname) {
+  int status = 0;
+  long axes[2] = {static_cast<long>(image.width), static_cast<long>(image.height)};
+  fits_create_img(as_fits(handle()), FLOAT_IMG, 2, axes, &status);
+  check(status, "creating an image HDU");
+  fits_write_img(as_fits(handle()), TFLOAT, 1, image.size(), const_cast<float*>(image.pixels.data()), &status);
+  check(status, "writing pixels");
+  if (!extname.empty()) write_key("EXTNAME", extname);
+}
+
+void FitsFile::write_empty_primary() {
+  int status = 0;
+  fits_create_img(as_fits(handle()), FLOAT_IMG, 0, nullptr, &status);
+  check(status, "creating the primary HDU");
+}
+
+void FitsFile::write_mask(const MaskImage& mask, const std::string& extname) {
+  int status = 0;
+  long axes[2] = {static_cast<long>(mask.width), static_cast<long>(mask.height)};
+  fits_create_img(as_fits(handle()), LONG_IMG, 2, axes, &status);
+  check(status, "creating a mask HDU");
+  fits_write_img(as_fits(handle()), TINT, 1, mask.height * mask.width, const_cast<std::int32_t*>(mask.pixels.data()),
+                 &status);
+  check(status, "writing mask pixels");
+  write_key("EXTNAME", extname);
+}
+
+void FitsFile::write_key(const std::string& key, double value, const std::string& comment) {
+  int status = 0;
+  fits_update_key_dbl(as_fits(handle()), key.c_str(), value, -9, comment.c_str(), &status);
+  check(status, "writing key " + key);
+}
+
+void FitsFile::write_key(const std::string& key, long long value, const std::string& comment) {
+  int status = 0;
+  fits_update_key_lng(as_fits(handle()), key.c_str(), value, comment.c_str(), &status);
+  check(status, "writing key " + key);
+}
+
+void FitsFile::write_key(const std::string& key, const std::string& value, const std::string& comment) {
+  int status = 0;
+  if (value.size() > 68) {
+    fits_write_key_longwarn(as_fits(handle()), &status);
+    fits_update_key_longstr(as_fits(handle()), key.c_str(), value.c_str(), comment.c_str(), &status);
+  } else {
+    fits_update_key_str(as_fits(handle()), key.c_str(), value.c_str(), comment.c_str(), &status);
+  }
+  check(status, "writing key " + key);
+}
+
+void FitsFile::write_card(const HeaderCard& card) {
+  int status = 0;
+  char text[FLEN_CARD] = {0};
+  std::string templ = card.key + " = " + card.value;
+  if (!card.comment.empty()) templ += " / " + card.comment;
+  int keytype = 0;
+  fits_parse_template(const_cast<char*>(templ.c_str()), text, &keytype, &status);
+  check(status, "formatting card " + card.key);
+  fits_update_card(as_fits(handle()), card.key.c_str(), text, &status);
+  check(status, "writing card " + card.key);
+}
+
+void FitsFile::write_history(const std::string& text) {
+  int status = 0;
+  fits_write_history(as_fits(handle()), text.c_str(), &status);
+  check(status, "writing HISTORY");
+}
+
+void FitsFile::write_checksum() {
+  int status = 0;
+  fits_write_chksum(as_fits(handle()), &status);
+  check(status, "writing CHECKSUM");
+}
+
+void FitsFile::close() {
+  int status = 0;
+  void* p = fptr_.release();
+  if (p != nullptr && fits_close_file(as_fits(p), &status) != 0) {
+    throw Error(path_ + ": closing failed (" + cfitsio_text(status) + ")");
+  }
+}
+
+}  // namespace astroclear::io

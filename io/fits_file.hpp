@@ -1,0 +1,76 @@
+// FitsFile: the one owner of a CFITSIO fitsfile*, with 0-indexed reads and writes of image HDUs.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/image.hpp"
+
+namespace astroclear::io {
+
+/// Move-only owner of an open FITS file; closes it in the destructor. Errors throw astroclear::Error
+/// naming the file (and the HDU when one is current). CFITSIO's 1-indexing stays inside.
+class FitsFile {
+ public:
+  /// Opens an existing file read-only. Throws "PATH: not a FITS file (...)" and the like.
+  static FitsFile open(const std::string& path);
+  /// Creates a new file; fails if it exists.
+  static FitsFile create(const std::string& path);
+
+  FitsFile(FitsFile&&) noexcept;
+  FitsFile& operator=(FitsFile&&) noexcept;
+  ~FitsFile();
+
+  const std::string& path() const { return path_; }
+  /// "file.fits[IMAGE]" or "file.fits[HDU 0]" for messages.
+  std::string where() const;
+
+  int hdu_count();
+  /// Moves to HDU `index` (0 = primary).
+  void move_to(int index);
+  /// Moves to the HDU with EXTNAME `name`; false if there is none.
+  bool move_to(const std::string& extname);
+  /// Moves to the first HDU holding a 2-D image (primary, else the first extension); false if none.
+  bool move_to_first_image();
+
+  /// NAXIS2 x NAXIS1 of the current HDU; throws when it is not a 2-D image.
+  std::pair<std::int64_t, std::int64_t> image_shape();
+  Image read_image();
+  MaskImage read_mask();
+
+  std::optional<double> read_double(const std::string& key);
+  std::optional<std::string> read_string(const std::string& key);
+  /// Every card of the current header, as key/value/comment.
+  std::vector<HeaderCard> read_cards();
+
+  /// Appends an image HDU (primary if the file is empty) and makes it current.
+  void write_image(const Image& image, const std::string& extname = "");
+  /// Writes an empty primary HDU (header only), as multi-extension files begin.
+  void write_empty_primary();
+  void write_mask(const MaskImage& mask, const std::string& extname);
+  void write_key(const std::string& key, double value, const std::string& comment = "");
+  void write_key(const std::string& key, long long value, const std::string& comment = "");
+  void write_key(const std::string& key, const std::string& value, const std::string& comment = "");
+  /// Writes a card verbatim (value already formatted as FITS text).
+  void write_card(const HeaderCard& card);
+  void write_history(const std::string& text);
+  /// Writes the DATASUM/CHECKSUM cards of the current HDU.
+  void write_checksum();
+  /// Flushes and closes; errors throw (the destructor only logs).
+  void close();
+
+ private:
+  struct Closer {
+    void operator()(void* fptr) const noexcept;
+  };
+  FitsFile(std::string path, void* fptr);
+  void* handle() const;
+  void check(int status, const std::string& what) const;
+
+  std::string path_;
+  std::unique_ptr<void, Closer> fptr_;
+};
+
+}  // namespace astroclear::io

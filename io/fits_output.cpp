@@ -1,0 +1,60 @@
+// Atomic FITS output: temp file in the same folder, checksums, read-back, rename.
+#include "io/fits_output.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+
+#include "io/fits_file.hpp"
+#include "mpi/error.hpp"
+
+namespace astroclear::io {
+namespace fs = std::filesystem;
+
+std::vector<HeaderCard> wcs_cards(const std::vector<HeaderCard>& header) {
+  static const std::regex kWcsKey(
+      "^(WCSAXES|CTYPE[12]|CRVAL[12]|CRPIX[12]|CD[12]_[12]|PC[12]_[12]|CDELT[12]|CUNIT[12]|CROTA2|RADESYS|"
+      "EQUINOX|LONPOLE|LATPOLE|MJDREF|DATEREF|[AB]_ORDER|[AB]_[0-9]_[0-9]|[AB]P_ORDER|[AB]P_[0-9]_[0-9])$");
+  std::vector<HeaderCard> out;
+  for (const HeaderCard& card : header) {
+    if (std::regex_match(card.key, kWcsKey)) out.push_back(card);
+  }
+  return out;
+}
+
+void check_output_path(const std::string& path, bool overwrite) {
+  if (path.empty()) throw Error("no output path given");
+  if (fs::exists(path) && !overwrite) {
+    throw Error(path + ": output exists; pass --overwrite to replace it (nothing was changed)");
+  }
+  const fs::path folder = fs::path(path).parent_path();
+  if (!folder.empty() && !fs::is_directory(folder)) throw Error(path + ": output folder " + folder.string() + " does not exist");
+}
+
+void write_fits_atomically(const std::string& path, const std::vector<OutputHdu>& hdus, bool overwrite) {
+  check_output_path(path, overwrite);
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    {
+      FitsFile f = FitsFile::create(temp);
+      for (const OutputHdu& hdu : hdus) {
+        f.write_image(hdu.image, hdu.extname);
+        for (const HeaderCard& card : hdu.cards) f.write_card(card);
+        for (const std::string& line : hdu.history) f.write_history(line);
+        f.write_checksum();
+      }
+      f.close();
+    }
+    FitsFile check = FitsFile::open(temp);  // read-back: the file is whole
+    if (check.hdu_count() != static_cast<int>(hdus.size())) throw Error(temp + ": read-back found a wrong HDU count");
+    check.close();
+    fs::rename(temp, path);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw;
+  }
+}
+
+}  // namespace astroclear::io

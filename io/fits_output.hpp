@@ -1,0 +1,31 @@
+// Writing result FITS files atomically: WCS from the input, provenance, optional extra HDUs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "io/image.hpp"
+
+namespace astroclear::io {
+
+/// One image HDU to write: pixels, EXTNAME (empty for the primary) and header cards.
+struct OutputHdu {
+  std::string extname;
+  Image image;
+  std::vector<HeaderCard> cards;
+  std::vector<std::string> history;
+};
+
+/// The WCS cards of a header (CTYPE, CRVAL, CRPIX, CD, PC, CDELT, CUNIT, RADESYS, EQUINOX,
+/// LONPOLE, LATPOLE, WCSAXES, SIP A_/B_ terms), to copy onto outputs.
+std::vector<HeaderCard> wcs_cards(const std::vector<HeaderCard>& header);
+
+/// Fails with a clear message unless `path` can be written: it must not exist unless `overwrite`,
+/// and its folder must exist. Called before any work so that a long run cannot end in refusal.
+void check_output_path(const std::string& path, bool overwrite);
+
+/// Writes the HDUs (first = primary) to a temporary file beside `path`, verifies it, and renames
+/// it over `path`; on any error the temporary file is removed and nothing is left at `path`.
+void write_fits_atomically(const std::string& path, const std::vector<OutputHdu>& hdus, bool overwrite);
+
+}  // namespace astroclear::io

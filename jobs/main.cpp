@@ -1,0 +1,104 @@
+// astroclear: the command line. Subcommands simulate, train, coadd; MPI-aware error handling.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "jobs/commands.hpp"
+#include "mpi/error.hpp"
+
+namespace {
+
+using astroclear::jobs::RuntimeOptions;
+
+constexpr int kExitError = 1;
+
+void add_runtime_options(CLI::App* app, RuntimeOptions& r) {
+  app->add_option("--device", r.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app->add_option("--threads", r.threads, "CPU threads per rank (default: cores / ranks on the node)");
+  app->add_option("--comm", r.comm, "all-reduce backend: auto (NCCL on GPUs), mpi or nccl")
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}));
+}
+
+void configure_logging(int rank) {
+  auto logger = spdlog::stdout_logger_mt("astroclear");
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S] [rank " + std::to_string(rank) + "] [%l] %v");
+  logger->set_level(rank == 0 ? spdlog::level::info : spdlog::level::warn);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  astroclear::mpi::MpiEnvironment env(argc, argv);
+  configure_logging(env.rank());
+
+  CLI::App app{"astroclear: restore a sharp, denoised, non-negative image from a stack of exposures"};
+  app.set_config("--config", "", "TOML file with one [train], [coadd] or [simulate] table; flags override it");
+  app.require_subcommand(1);
+
+  astroclear::jobs::SimulateOptions sim;
+  CLI::App* simulate = app.add_subcommand("simulate", "write a simulated HSC-like stack (FITS) with its truth");
+  simulate->add_option("--output-dir,-o", sim.output_dir, "folder for the stack (created)")->required();
+  simulate->add_option("--exposures", sim.config.exposures, "number of exposures");
+  int simulate_size = 0;
+  simulate->add_option("--size", simulate_size, "image side in pixels (square)");
+  simulate->add_option("--seed", sim.config.seed, "random seed");
+  simulate->add_option("--seeing-min", sim.config.seeing_min_arcsec, "smallest PSF FWHM (arcsec)");
+  simulate->add_option("--seeing-max", sim.config.seeing_max_arcsec, "largest PSF FWHM (arcsec)");
+  simulate->add_flag("--overwrite", sim.overwrite, "replace a stack already in the folder");
+
+  astroclear::jobs::TrainOptions train;
+  CLI::App* train_cmd = app.add_subcommand("train", "train AstroClearNet on a stack and write the latent image");
+  train_cmd->add_option("--manifest,-m", train.manifest, "stack manifest (TOML)")->required();
+  train_cmd->add_option("--output,-o", train.output, "latent image (FITS)")->required();
+  train_cmd->add_option("--preview", train.preview, "also write a PNG: coadd | restored");
+  train_cmd->add_flag("--overwrite", train.overwrite, "replace existing outputs");
+  train_cmd->add_flag("--with-coadd", train.with_coadd, "add the inverse-variance coadd as HDU COADD");
+  train_cmd->add_flag("--with-residuals", train.with_residuals, "add per-exposure chi residual maps CHI_nnn");
+  {
+    auto& c = train.config;
+    train_cmd->add_option("--iterations,-n", c.iterations, "training iterations");
+    train_cmd->add_option("--learning-rate", c.learning_rate, "Adam learning rate");
+    train_cmd->add_option("--huber-delta", c.huber_delta, "Huber delta, in units of sigma");
+    train_cmd->add_option("--kernel-sizes", c.kernel_sizes, "odd kernel size of each depthwise branch")->delimiter(',');
+    train_cmd->add_option("--seed", c.seed, "initialisation seed");
+    train_cmd->add_option("--init", c.init, "identity (start at the weighted mean) or random");
+    train_cmd->add_option("--decoder", c.decoder, "PSF convolution: auto, fft or direct");
+    train_cmd->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
+    train_cmd->add_option("--log-every", c.log_every, "progress line every N iterations");
+  }
+  add_runtime_options(train_cmd, train.runtime);
+
+  astroclear::jobs::CoaddOptions coadd;
+  CLI::App* coadd_cmd = app.add_subcommand("coadd", "write the masked inverse-variance weighted coadd");
+  coadd_cmd->add_option("--manifest,-m", coadd.manifest, "stack manifest (TOML)")->required();
+  coadd_cmd->add_option("--output,-o", coadd.output, "coadd (FITS)")->required();
+  coadd_cmd->add_flag("--overwrite", coadd.overwrite, "replace an existing output");
+  add_runtime_options(coadd_cmd, coadd.runtime);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = env.rank() == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 2);
+    return code == 0 ? 0 : 2;
+  }
+
+  if (simulate_size > 0) sim.config.height = sim.config.width = simulate_size;
+  try {
+    if (*simulate) return astroclear::jobs::run_simulate(sim, env);
+    if (*train_cmd) return astroclear::jobs::run_train(train, env);
+    if (*coadd_cmd) return astroclear::jobs::run_coadd(coadd, env);
+  } catch (const astroclear::CollectiveError& e) {
+    // Every rank holds this error: rank 0 reports it once, all stop in order.
+    if (env.rank() == 0) spdlog::error("{}{}", e.what(), e.rank() > 0 ? " (on rank " + std::to_string(e.rank()) + ")" : "");
+    return kExitError;
+  } catch (const std::exception& e) {
+    // Only this rank failed: the others may be waiting in a collective, so stop the world.
+    spdlog::error("{}", e.what());
+    if (env.size() > 1) env.abort(kExitError);
+    return kExitError;
+  }
+  return 0;
+}

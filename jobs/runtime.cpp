@@ -1,0 +1,40 @@
+// make_runtime: threads, device binding, communicator.
+#include "jobs/runtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "mpi/error.hpp"
+#include "mpi/partition.hpp"
+
+namespace astroclear::jobs {
+
+Runtime make_runtime(const RuntimeOptions& options, const mpi::MpiEnvironment& env) {
+  Runtime runtime;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  runtime.threads = options.threads > 0 ? options.threads : mpi::default_threads(cores, env.local_size());
+  torch::set_num_threads(runtime.threads);
+
+  const int visible = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  if (options.device == "cuda" && visible == 0) {
+    throw Error("--device cuda: no CUDA device visible (LibTorch CUDA support: " +
+                std::string(torch::cuda::is_available() ? "yes" : "no") + ")");
+  }
+  int cuda_index = -1;
+  if (options.device != "cpu" && visible > 0) {
+    cuda_index = mpi::cuda_device_for(env.local_rank(), visible);
+    runtime.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index));
+  }
+  mpi::Backend backend = options.comm == "mpi" ? mpi::Backend::kMpi
+                         : options.comm == "nccl" ? mpi::Backend::kNccl
+                                                  : mpi::Backend::kAuto;
+  runtime.comm = env.make_communicator(backend, cuda_index);
+  if (env.rank() == 0) {
+    spdlog::info("runtime: {} rank(s), device {}, {} thread(s) per rank, communicator {}", env.size(),
+                 runtime.device.str(), runtime.threads, runtime.comm->backend());
+  }
+  return runtime;
+}
+
+}  // namespace astroclear::jobs

@@ -1,0 +1,47 @@
+// Backend-independent parts of Communicator: string broadcast and the error agreement.
+#include "mpi/communicator.hpp"
+
+#include "mpi/error.hpp"
+
+namespace astroclear::mpi {
+
+std::string Communicator::broadcast_string(const std::string& text, int root) {
+  double length = rank() == root ? static_cast<double>(text.size()) : 0.0;
+  // Lengths travel as a sum in which only the root contributes.
+  all_reduce_sum(&length, 1);
+  std::string out = rank() == root ? text : std::string(static_cast<std::size_t>(length), '\0');
+  if (!out.empty()) broadcast(out.data(), out.size(), root);
+  return out;
+}
+
+void Communicator::agree_or_throw(const std::string& local_error) {
+  // The lowest failing rank wins: max over (size - rank) of the failing ranks.
+  int failing = local_error.empty() ? 0 : size() - rank();
+  all_reduce_max(&failing, 1);
+  if (failing == 0) return;
+  const int root = size() - failing;
+  const std::string message = broadcast_string(local_error, root);
+  throw CollectiveError(message, root);
+}
+
+void Communicator::collectively(const std::function<void()>& work, bool participates) {
+  std::string error;
+  if (participates) {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      error = e.what();
+      if (error.empty()) error = "unknown error";
+    }
+  }
+  agree_or_throw(error);
+}
+
+void LocalCommunicator::send(const float*, std::size_t, int, int) {
+  throw Error("LocalCommunicator::send: a one-rank communicator has no peer");
+}
+void LocalCommunicator::receive(float*, std::size_t, int, int) {
+  throw Error("LocalCommunicator::receive: a one-rank communicator has no peer");
+}
+
+}  // namespace astroclear::mpi

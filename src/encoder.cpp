@@ -1,0 +1,108 @@
+// EncoderImpl: parameters per exposure and branch, the forward pass, and both initialisations.
+#include "src/encoder.hpp"
+
+#include <cmath>
+#include <random>
+
+#include "mpi/all_reduce.hpp"
+
+namespace astroclear {
+namespace {
+
+constexpr double kBatchNormEps = 1e-5;
+
+/// A generator that depends on (seed, exposure, branch) only: the same on every rank and device.
+std::mt19937_64 generator_for(std::uint64_t seed, int exposure, int branch) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(exposure), static_cast<std::uint32_t>(branch + 1000)};
+  return std::mt19937_64(seq);
+}
+
+torch::Tensor uniform(std::mt19937_64& rng, std::int64_t count, double bound) {
+  std::uniform_real_distribution<double> dist(-bound, bound);
+  torch::Tensor t = torch::empty({count}, torch::kFloat64);
+  auto* p = t.data_ptr<double>();
+  for (std::int64_t i = 0; i < count; ++i) p[i] = dist(rng);
+  return t.to(torch::kFloat32);
+}
+
+}  // namespace
+
+EncoderImpl::EncoderImpl(const std::vector<int>& exposure_ids, int total_exposures, const TrainConfig& config)
+    : kernel_sizes(config.kernel_sizes) {
+  const auto n = static_cast<std::int64_t>(exposure_ids.size());
+  const auto branches = static_cast<std::int64_t>(kernel_sizes.size());
+  const bool identity = config.init == "identity";
+  torch::Tensor point = torch::empty({n, branches});
+  // PyTorch's default Conv2d initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and bias.
+  const double point_bound = 1.0 / std::sqrt(static_cast<double>(total_exposures * branches));
+  for (std::int64_t b = 0; b < branches; ++b) {
+    const std::int64_t k = kernel_sizes[b];
+    torch::Tensor weight = torch::empty({n, 1, k, k});
+    torch::Tensor bias = torch::zeros({n});
+    for (std::int64_t t = 0; t < n; ++t) {
+      auto rng = generator_for(config.seed, exposure_ids[t], static_cast<int>(b));
+      if (identity) {
+        // A centred delta with a small perturbation that lets the branches differ.
+        torch::Tensor w = uniform(rng, k * k, 1e-2 / static_cast<double>(k * k)).view({k, k});
+        w[k / 2][k / 2] += 1.0;
+        weight[t][0].copy_(w);
+      } else {
+        weight[t][0].copy_(uniform(rng, k * k, 1.0 / static_cast<double>(k)).view({k, k}));
+        bias[t] = uniform(rng, 1, 1.0 / static_cast<double>(k))[0];
+        point[t][b] = uniform(rng, 1, point_bound)[0];
+      }
+    }
+    depthwise_weight.push_back(register_parameter("depthwise_weight_" + std::to_string(b), weight));
+    depthwise_bias.push_back(register_parameter("depthwise_bias_" + std::to_string(b), bias));
+    norm_weight.push_back(register_parameter("norm_weight_" + std::to_string(b), torch::ones({n})));
+    norm_bias.push_back(register_parameter("norm_bias_" + std::to_string(b), torch::zeros({n})));
+  }
+  if (identity) point.fill_(1.0 / static_cast<double>(total_exposures * branches));
+  pointwise_weight = register_parameter("pointwise_weight", point);
+  auto rng = generator_for(config.seed, -1, -1);
+  pointwise_bias = register_parameter("pointwise_bias", identity ? torch::zeros({1}) : uniform(rng, 1, point_bound));
+}
+
+void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tensor& weights, mpi::Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  double total = weights.sum().item<double>();
+  comm.all_reduce_sum(&total, 1);
+  const double branches = static_cast<double>(kernel_sizes.size());
+  for (std::size_t b = 0; b < kernel_sizes.size(); ++b) {
+    torch::Tensor h = branch(b, images);  // (1, n, H, W)
+    torch::Tensor mean = h.mean({0, 2, 3});
+    torch::Tensor var = h.var({0, 2, 3}, /*unbiased=*/false);
+    norm_weight[b].copy_(torch::sqrt(var + kBatchNormEps));
+    norm_bias[b].copy_(mean);
+    pointwise_weight.select(1, static_cast<std::int64_t>(b)).copy_(weights.to(torch::kFloat32) / (total * branches));
+  }
+}
+
+torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
+  const std::int64_t n = images.size(0), pad = kernel_sizes[b] / 2;
+  torch::Tensor x = images.unsqueeze(0);
+  if (pad > 0) {
+    x = torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect));
+  }
+  return torch::relu(torch::conv2d(x, depthwise_weight[b], depthwise_bias[b], torch::IntArrayRef{1, 1}, torch::IntArrayRef{0, 0}, torch::IntArrayRef{1, 1}, n));
+}
+
+torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {
+  const std::int64_t n = images.size(0);
+  torch::Tensor z;
+  for (std::size_t b = 0; b < kernel_sizes.size(); ++b) {
+    torch::Tensor h = torch::batch_norm(branch(b, images), norm_weight[b], norm_bias[b], {}, {}, /*training=*/true,
+                                        0.1, kBatchNormEps, /*cudnn_enabled=*/true);
+    torch::Tensor a = pointwise_weight.select(1, static_cast<std::int64_t>(b)).view({1, n, 1, 1});
+    torch::Tensor part = torch::conv2d(h, a);  // (1, 1, H, W): the pointwise sum over this branch
+    z = z.defined() ? z + part : part;
+  }
+  return z.view({images.size(1), images.size(2)});
+}
+
+torch::Tensor EncoderImpl::forward(const torch::Tensor& images, mpi::Communicator& comm) {
+  return torch::relu(mpi::all_reduce_sum(partial_sum(images), comm) + pointwise_bias);
+}
+
+}  // namespace astroclear

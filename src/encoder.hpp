@@ -1,0 +1,50 @@
+// AstroClearNet's encoder: multi-scale depthwise branches, ReLU, BatchNorm, pointwise sum, ReLU.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "mpi/communicator.hpp"
+#include "src/config.hpp"
+
+namespace astroclear {
+
+// Note [sharded encoder]: every parameter belongs to one exposure except the pointwise bias
+// (DESIGN.md section 2). A rank holds the parameters of the exposures it owns, initialised from
+// (seed, global exposure index, branch) alone, so any split of the exposures starts from the same
+// network. forward() all-reduces the rank's partial pointwise sum before the bias and the ReLU.
+
+/// F_theta: exposures (n, H, W) -> latent image (H, W), non-negative.
+struct EncoderImpl : torch::nn::Module {
+  /// `exposure_ids`: the global indices this rank owns; `total_exposures`: n over all ranks.
+  EncoderImpl(const std::vector<int>& exposure_ids, int total_exposures, const TrainConfig& config);
+
+  /// Collective. Data-dependent start for init = "identity": each branch starts as the identity
+  /// (centred delta kernel, BatchNorm undoing its own normalisation) and the pointwise weights
+  /// as the inverse-variance weights of the exposures, so that x starts at the weighted mean of
+  /// the exposures. `weights`: this rank's exposures' 1/sigma^2 (n).
+  void initialise_from(const torch::Tensor& images, const torch::Tensor& weights, mpi::Communicator& comm);
+
+  /// Partial pointwise sum of this rank's exposures (n, H, W) -> (H, W), before the all-reduce.
+  torch::Tensor partial_sum(const torch::Tensor& images);
+  /// The latent image: ReLU(all-reduce(partial_sum) + bias). Collective.
+  torch::Tensor forward(const torch::Tensor& images, mpi::Communicator& comm);
+
+  /// Parameters whose gradients must be summed over ranks (the pointwise bias).
+  std::vector<torch::Tensor> replicated_parameters() const { return {pointwise_bias}; }
+
+  std::vector<int> kernel_sizes;
+  std::vector<torch::Tensor> depthwise_weight;  ///< per branch (n, 1, k, k)
+  std::vector<torch::Tensor> depthwise_bias;    ///< per branch (n)
+  std::vector<torch::Tensor> norm_weight;       ///< per branch (n), BatchNorm gamma
+  std::vector<torch::Tensor> norm_bias;         ///< per branch (n), BatchNorm beta
+  torch::Tensor pointwise_weight;               ///< (n, branches)
+  torch::Tensor pointwise_bias;                 ///< (1), replicated on every rank
+
+ private:
+  torch::Tensor branch(std::size_t b, const torch::Tensor& images);  // ReLU(conv) before BatchNorm
+};
+TORCH_MODULE(Encoder);
+
+}  // namespace astroclear

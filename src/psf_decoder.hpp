@@ -1,0 +1,44 @@
+// The decoder: the latent image convolved with each exposure's PSF, directly or through the FFT.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace astroclear {
+
+/// Smallest n' >= n whose only prime factors are 2, 3 and 5 (fast FFT lengths).
+std::int64_t fast_fft_size(std::int64_t n);
+
+/// Linear (zero-padded, not circular) "same"-size convolution of images (..., H, W) with
+/// kernels (n, kh, kw) through the FFT. Used by the simulator and the tests.
+torch::Tensor fft_convolve(const torch::Tensor& images, const torch::Tensor& kernels);
+
+/// yhat(t) = f(t) * x for the exposures this rank owns. PSFs are fixed (not learned).
+class PsfDecoder {
+ public:
+  enum class Mode { kDirect, kFft };
+
+  /// `psfs`: one odd-sized 2-D kernel per exposure (sizes may differ; they are centred in the
+  /// largest). Spectra (FFT mode) are computed once here, on `device`.
+  PsfDecoder(const std::vector<torch::Tensor>& psfs, std::int64_t height, std::int64_t width, Mode mode,
+             torch::Device device);
+
+  /// latent (H, W) -> reconstructions (n, H, W).
+  torch::Tensor forward(const torch::Tensor& latent) const;
+
+  Mode mode() const { return mode_; }
+  std::int64_t kernel_height() const { return kernel_h_; }
+  std::int64_t kernel_width() const { return kernel_w_; }
+
+ private:
+  Mode mode_;
+  std::int64_t height_, width_, kernel_h_, kernel_w_, fft_h_ = 0, fft_w_ = 0;
+  torch::Tensor flipped_;  ///< direct: (n, 1, kh, kw), flipped because conv2d correlates
+  torch::Tensor spectra_;  ///< fft: (n, fft_h, fft_w / 2 + 1) complex
+};
+
+/// Stacks odd kernels of any sizes into one (n, kh, kw) tensor, each centred.
+torch::Tensor stack_centred(const std::vector<torch::Tensor>& kernels);
+
+}  // namespace astroclear

@@ -1,0 +1,222 @@
+// simulate_stack: Sersic galaxies and stars, Moffat PSFs, sky, Poisson and read noise, HSC-like masks.
+#include "src/simulator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "mpi/error.hpp"
+#include "src/psf_decoder.hpp"
+
+namespace astroclear {
+namespace {
+
+enum MaskBit : std::int32_t { kBad = 0, kSat = 1, kCosmicRay = 3, kEdge = 4 };
+
+torch::Tensor subsampled_grid(int size, int sub, double centre_y, double centre_x, bool y_axis) {
+  // Pixel-centre offsets of an (size*sub) grid relative to the centre, in pixels.
+  torch::Tensor c = (torch::arange(size * sub, torch::kFloat64) + 0.5) / sub - 0.5;
+  return y_axis ? (c - centre_y).view({-1, 1}) : (c - centre_x).view({1, -1});
+}
+
+torch::Tensor bin(const torch::Tensor& fine, int size_y, int size_x, int sub) {
+  return fine.view({size_y, sub, size_x, sub}).sum({1, 3});
+}
+
+/// Elliptical radius for axis ratio q and angle theta (circularised: sqrt(q u^2 + v^2 / q)).
+torch::Tensor elliptical_radius(const torch::Tensor& dy, const torch::Tensor& dx, double q, double theta) {
+  torch::Tensor u = dx * std::cos(theta) + dy * std::sin(theta);
+  torch::Tensor v = -dx * std::sin(theta) + dy * std::cos(theta);
+  return torch::sqrt(q * u * u + v * v / q);
+}
+
+double power_law(std::mt19937_64& rng, double lo, double hi, double slope) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const double a = 1.0 - slope;
+  return std::pow(std::pow(lo, a) + u(rng) * (std::pow(hi, a) - std::pow(lo, a)), 1.0 / a);
+}
+
+double log_uniform(std::mt19937_64& rng, double lo, double hi) {
+  std::uniform_real_distribution<double> u(std::log(lo), std::log(hi));
+  return std::exp(u(rng));
+}
+
+void add_sersic(torch::Tensor& truth, const TruthSource& s) {
+  const int radius = std::clamp(static_cast<int>(std::ceil(6 * s.half_light_radius)), 6, 48);
+  const int size = 2 * radius + 1, sub = s.half_light_radius < 1.5 ? 5 : 3;
+  const int x0 = static_cast<int>(std::floor(s.x)) - radius, y0 = static_cast<int>(std::floor(s.y)) - radius;
+  torch::Tensor dy = subsampled_grid(size, sub, s.y - y0, 0, true);
+  torch::Tensor dx = subsampled_grid(size, sub, 0, s.x - x0, false);
+  torch::Tensor r = elliptical_radius(dy, dx, s.axis_ratio, s.position_angle) / s.half_light_radius;
+  const double n = s.sersic_index;
+  const double b = 2 * n - 1.0 / 3 + 4.0 / (405 * n) + 46.0 / (25515 * n * n);
+  torch::Tensor stamp = bin(torch::exp(-b * (torch::pow(r, 1.0 / n) - 1)), size, size, sub);
+  stamp = stamp * (s.flux / stamp.sum());
+  // Add the part of the stamp that falls on the image.
+  const int h = static_cast<int>(truth.size(0)), w = static_cast<int>(truth.size(1));
+  const int ya = std::max(0, y0), yb = std::min(h, y0 + size), xa = std::max(0, x0), xb = std::min(w, x0 + size);
+  if (ya >= yb || xa >= xb) return;
+  truth.narrow(0, ya, yb - ya).narrow(1, xa, xb - xa) +=
+      stamp.narrow(0, ya - y0, yb - ya).narrow(1, xa - x0, xb - xa).to(truth.dtype());
+}
+
+void add_star(torch::Tensor& truth, const TruthSource& s) {
+  // A point source split bilinearly over the four pixels around its position.
+  const int x0 = static_cast<int>(std::floor(s.x)), y0 = static_cast<int>(std::floor(s.y));
+  const double fx = s.x - x0, fy = s.y - y0;
+  auto a = truth.accessor<double, 2>();
+  a[y0][x0] += s.flux * (1 - fx) * (1 - fy);
+  a[y0][x0 + 1] += s.flux * fx * (1 - fy);
+  a[y0 + 1][x0] += s.flux * (1 - fx) * fy;
+  a[y0 + 1][x0 + 1] += s.flux * fx * fy;
+}
+
+int odd_at_most(int n) { return n % 2 ? n : n - 1; }
+
+/// Saturation with bleed trails: per column, the excess charge of saturated pixels spills along
+/// the column at the saturation level.
+void saturate(torch::Tensor& electrons, torch::Tensor& mask, double level) {
+  auto e = electrons.accessor<double, 2>();
+  auto m = mask.accessor<std::int32_t, 2>();
+  const int h = static_cast<int>(electrons.size(0)), w = static_cast<int>(electrons.size(1));
+  for (int x = 0; x < w; ++x) {
+    int top = -1, bottom = -1;
+    double excess = 0;
+    for (int y = 0; y < h; ++y) {
+      if (e[y][x] > level) {
+        excess += e[y][x] - level;
+        if (top < 0) top = y;
+        bottom = y;
+      }
+    }
+    if (top < 0) continue;
+    const int spill = static_cast<int>(std::ceil(excess / level / 2));
+    for (int y = std::max(0, top - spill); y <= std::min(h - 1, bottom + spill); ++y) {
+      e[y][x] = level;
+      m[y][x] |= 1 << kSat;
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& mask_bit_names() {
+  static const std::vector<std::string> names = {"BAD",      "SAT",      "INTRP",   "CR",     "EDGE",
+                                                 "DETECTED", "DETECTED_NEGATIVE", "SUSPECT", "NO_DATA"};
+  return names;
+}
+
+torch::Tensor moffat_psf(int size, double fwhm, double beta, double axis_ratio, double angle) {
+  const int sub = 3;
+  const double alpha = fwhm / (2 * std::sqrt(std::pow(2.0, 1.0 / beta) - 1));
+  const double c = (size - 1) / 2.0;
+  torch::Tensor r = elliptical_radius(subsampled_grid(size, sub, c, 0, true), subsampled_grid(size, sub, 0, c, false),
+                                      axis_ratio, angle);
+  torch::Tensor psf = bin(torch::pow(1 + (r / alpha) * (r / alpha), -beta), size, size, sub);
+  return (psf / psf.sum()).to(torch::kFloat32);
+}
+
+torch::Tensor gaussian_psf(int size, double fwhm) {
+  const double sigma = fwhm / (2 * std::sqrt(2 * std::log(2.0)));
+  const double c = (size - 1) / 2.0;
+  torch::Tensor yy = torch::arange(size, torch::kFloat64).view({-1, 1}) - c;
+  torch::Tensor xx = torch::arange(size, torch::kFloat64).view({1, -1}) - c;
+  torch::Tensor psf = torch::exp(-(yy * yy + xx * xx) / (2 * sigma * sigma));
+  return (psf / psf.sum()).to(torch::kFloat32);
+}
+
+SimulatedStack simulate_stack(const SimulationConfig& config) {
+  if (config.exposures < 1) throw Error("simulate: --exposures must be >= 1");
+  if (config.height < 32 || config.width < 32) throw Error("simulate: images must be at least 32 x 32 pixels");
+  const int h = config.height, w = config.width;
+  std::mt19937_64 rng(config.seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto uniform = [&](double lo, double hi) { return lo + (hi - lo) * unit(rng); };
+
+  SimulatedStack stack;
+  torch::Tensor truth = torch::zeros({h, w}, torch::kFloat64);
+  const double kpix = h * w / 1000.0;
+  const int galaxies = static_cast<int>(std::lround(config.galaxies_per_kpix * kpix));
+  const int stars = std::max(3, static_cast<int>(std::lround(config.stars_per_kpix * kpix)));
+  for (int i = 0; i < galaxies; ++i) {
+    TruthSource s;
+    s.type = "galaxy";
+    s.x = uniform(-5, w + 5);
+    s.y = uniform(-5, h + 5);
+    s.flux = power_law(rng, 40.0, 2e5, 1.7);
+    s.half_light_radius = std::clamp(log_uniform(rng, 0.7, 5.0) * std::pow(s.flux / 1000.0, 0.15), 0.5, 12.0);
+    s.sersic_index = uniform(0.5, 4.0);
+    s.axis_ratio = uniform(0.35, 1.0);
+    s.position_angle = uniform(0, M_PI);
+    add_sersic(truth, s);
+    stack.sources.push_back(s);
+  }
+  for (int i = 0; i < stars; ++i) {
+    TruthSource s;
+    s.type = "star";
+    s.x = uniform(2, w - 3);
+    s.y = uniform(2, h - 3);
+    s.flux = log_uniform(rng, 200.0, 3e6);
+    add_star(truth, s);
+    stack.sources.push_back(s);
+  }
+  stack.truth = truth.to(torch::kFloat32);
+  const int target_size = 2 * static_cast<int>(std::ceil(2 * config.target_fwhm_pixels)) + 1;
+  stack.target_psf = gaussian_psf(target_size, config.target_fwhm_pixels);
+  stack.truth_target = fft_convolve(stack.truth, stack.target_psf.unsqueeze(0))[0];
+
+  auto noise = at::detail::createCPUGenerator(config.seed * 7919 + 17);
+  for (int t = 0; t < config.exposures; ++t) {
+    SimulatedExposure e;
+    e.fwhm_arcsec = uniform(config.seeing_min_arcsec, config.seeing_max_arcsec);
+    const double fwhm = e.fwhm_arcsec / config.pixel_scale_arcsec;
+    const int size = std::min(odd_at_most(std::min(h, w) - 2),
+                              std::clamp(2 * static_cast<int>(std::lround(3.5 * fwhm)) + 1, 31, 49));
+    e.psf = moffat_psf(size, fwhm, uniform(2.5, 4.5), uniform(0.85, 1.0), uniform(0, M_PI));
+    e.flux_scale = uniform(0.95, 1.05);
+    e.sky = uniform(config.sky_min, config.sky_max);
+
+    torch::Tensor model = fft_convolve(truth, e.psf.to(torch::kFloat64).unsqueeze(0))[0].clamp_min(0) * e.flux_scale;
+    torch::Tensor expected = model + e.sky;
+    torch::Tensor electrons =
+        torch::poisson(expected, noise) + config.read_noise * torch::randn({h, w}, noise, torch::kFloat64);
+    torch::Tensor mask = torch::zeros({h, w}, torch::kInt32);
+    saturate(electrons, mask, config.saturation);
+
+    auto ea = electrons.accessor<double, 2>();
+    auto ma = mask.accessor<std::int32_t, 2>();
+    // Bad columns: partial columns of garbage values.
+    for (int c = 0; c < std::max(1, w / 256); ++c) {
+      const int x = static_cast<int>(uniform(0, w)), y0 = static_cast<int>(uniform(0, h / 2));
+      for (int y = y0; y < h; ++y) {
+        ea[y][x] += 3000 + 500 * unit(rng);
+        ma[y][x] |= 1 << kBad;
+      }
+    }
+    // Cosmic rays: short tracks of high charge.
+    for (int c = 0; c < std::max(2, h * w / 8000); ++c) {
+      int x = static_cast<int>(uniform(0, w)), y = static_cast<int>(uniform(0, h));
+      const int dx = static_cast<int>(uniform(-1, 2)), dy = static_cast<int>(uniform(-1, 2));
+      const int length = 1 + static_cast<int>(uniform(0, 6));
+      const double charge = uniform(500, 20000);
+      for (int k = 0; k < length && x >= 0 && x < w && y >= 0 && y < h; ++k, x += dx, y += dy) {
+        ea[y][x] += charge;
+        ma[y][x] |= 1 << kCosmicRay;
+      }
+    }
+    // Detector edge: a border of 1-4 pixels.
+    const int edge = 1 + static_cast<int>(uniform(0, 4));
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        if (y < edge || x < edge || y >= h - edge || x >= w - edge) ma[y][x] |= 1 << kEdge;
+      }
+    }
+    e.image = (electrons - e.sky).to(torch::kFloat32);
+    e.variance = (expected + config.read_noise * config.read_noise).to(torch::kFloat32);
+    e.mask = mask;
+    stack.exposures.push_back(std::move(e));
+  }
+  return stack;
+}
+
+}  // namespace astroclear

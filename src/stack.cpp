@@ -1,0 +1,34 @@
+// LocalStack normalisation: a flux unit every rank agrees on, whatever the split.
+#include "src/stack.hpp"
+
+#include <algorithm>
+
+namespace astroclear {
+
+void LocalStack::normalise(mpi::Communicator& comm) {
+  // Per-exposure median sigma, scattered into a vector over all exposures, summed over ranks.
+  std::vector<double> medians(total_exposures, 0.0);
+  for (std::int64_t t = 0; t < local_count(); ++t) {
+    torch::Tensor g = good[t] > 0.5;
+    medians[exposure_ids[t]] = sigmas[t].masked_select(g).median().item<double>();
+  }
+  comm.all_reduce_sum(medians.data(), medians.size());
+  std::vector<double> sorted = medians;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  flux_unit = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  images = images / flux_unit;
+  sigmas = torch::where(good > 0.5, sigmas / flux_unit, torch::ones_like(sigmas));
+  double count = good.sum().item<double>();
+  comm.all_reduce_sum(&count, 1);
+  good_pixels = count;
+}
+
+void LocalStack::to(torch::Device device) {
+  images = images.to(device);
+  sigmas = sigmas.to(device);
+  good = good.to(device);
+  for (auto& p : psfs) p = p.to(device);
+}
+
+}  // namespace astroclear

@@ -1,0 +1,35 @@
+// LocalStack: the exposures one rank owns, as tensors in normalised flux units.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "mpi/communicator.hpp"
+
+namespace astroclear {
+
+/// The exposures this rank owns. Built calibrated (common photometric scale), then normalised by
+/// normalise(): fluxes in units of a typical noise level so that the defaults work at any scale.
+struct LocalStack {
+  std::vector<int> exposure_ids;  ///< global indices, ascending
+  int total_exposures = 0;
+  torch::Tensor images;  ///< (n, H, W), 0 where not good
+  torch::Tensor sigmas;  ///< (n, H, W), 1 where not good
+  torch::Tensor good;    ///< (n, H, W), 1 = good pixel
+  std::vector<torch::Tensor> psfs;  ///< one odd 2-D kernel per exposure, sum 1
+  double flux_unit = 1.0;           ///< calibrated flux = normalised flux * flux_unit
+  double good_pixels = 0.0;         ///< over all ranks (N of the loss)
+
+  std::int64_t local_count() const { return static_cast<std::int64_t>(exposure_ids.size()); }
+  std::int64_t height() const { return images.size(1); }
+  std::int64_t width() const { return images.size(2); }
+
+  /// Collective. Sets flux_unit to the median over all exposures of each exposure's median good
+  /// sigma, divides images and sigmas by it, and sums the good-pixel count over ranks.
+  void normalise(mpi::Communicator& comm);
+  /// Moves every tensor to `device`.
+  void to(torch::Device device);
+};
+
+}  // namespace astroclear

@@ -1,0 +1,109 @@
+// Trainer: the training loop and its collectives (DESIGN.md section 2).
+#include "src/trainer.hpp"
+
+#include <chrono>
+
+#include "mpi/all_reduce.hpp"
+
+namespace astroclear {
+namespace {
+
+std::int64_t largest_psf_side(const std::vector<torch::Tensor>& psfs) {
+  std::int64_t side = 1;
+  for (const auto& p : psfs) side = std::max({side, p.size(0), p.size(1)});
+  return side;
+}
+
+}  // namespace
+
+PsfDecoder::Mode choose_decoder(const TrainConfig& config, std::int64_t psf_size) {
+  if (config.decoder == "fft") return PsfDecoder::Mode::kFft;
+  if (config.decoder == "direct") return PsfDecoder::Mode::kDirect;
+  return psf_size >= config.fft_min_psf_size ? PsfDecoder::Mode::kFft : PsfDecoder::Mode::kDirect;
+}
+
+Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device)
+    : config_(config),
+      stack_(stack),
+      comm_(comm),
+      encoder_(stack.exposure_ids, stack.total_exposures, config),
+      decoder_(stack.psfs, stack.height(), stack.width(), choose_decoder(config, largest_psf_side(stack.psfs)),
+               device) {
+  config_.validate();
+  encoder_->to(device);
+  if (config_.init == "identity") {
+    // Inverse-variance weight of each exposure from its median good sigma.
+    std::vector<double> weights;
+    for (std::int64_t t = 0; t < stack_.local_count(); ++t) {
+      const double s = stack_.sigmas[t].masked_select(stack_.good[t] > 0.5).median().item<double>();
+      weights.push_back(1.0 / (s * s));
+    }
+    encoder_->initialise_from(stack_.images,
+                              torch::tensor(weights, torch::kFloat64).to(device), comm_);
+  }
+  terms_ = HuberTerms::make(stack_.images, stack_.sigmas, stack_.good, config_.huber_delta);
+  optimizer_ = std::make_unique<torch::optim::Adam>(encoder_->parameters(),
+                                                    torch::optim::AdamOptions(config_.learning_rate));
+}
+
+void Trainer::step() {
+  optimizer_->zero_grad();
+  torch::Tensor x = encoder_->forward(stack_.images, comm_);
+  torch::Tensor loss = terms_.sum(decoder_.forward(x)) / stack_.good_pixels;
+  loss.backward();
+  // One small all-reduce per iteration: the loss and the gradients of the replicated parameters.
+  std::vector<torch::Tensor> parts{loss.detach().view({1})};
+  for (const auto& p : encoder_->replicated_parameters()) parts.push_back(p.grad().view({-1}));
+  torch::Tensor buffer = torch::cat(parts);
+  mpi::all_reduce_sum_(buffer, comm_);
+  std::int64_t offset = 1;
+  for (auto& p : encoder_->replicated_parameters()) {
+    p.mutable_grad().view({-1}).copy_(buffer.narrow(0, offset, p.numel()));
+    offset += p.numel();
+  }
+  pending_losses_.push_back(buffer[0]);
+  optimizer_->step();
+  ++iteration_;
+}
+
+const std::vector<double>& Trainer::loss_history() {
+  if (!pending_losses_.empty()) {
+    torch::Tensor values = torch::stack(pending_losses_).to(torch::kCPU, torch::kFloat64);
+    for (std::int64_t i = 0; i < values.numel(); ++i) loss_history_.push_back(values[i].item<double>());
+    pending_losses_.clear();
+  }
+  return loss_history_;
+}
+
+void Trainer::train(const std::function<void(const TrainProgress&)>& progress) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const int first = iteration_;
+  while (iteration_ < config_.iterations) {
+    step();
+    if (progress && (iteration_ % config_.log_every == 0 || iteration_ == config_.iterations || iteration_ == 1)) {
+      const double loss = loss_history().back();  // synchronises, so the timing below is honest
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      TrainProgress p;
+      p.iteration = iteration_;
+      p.iterations = config_.iterations;
+      p.loss = loss;
+      p.ms_per_iteration = 1e3 * seconds / (iteration_ - first);
+      p.eta_seconds = p.ms_per_iteration * 1e-3 * (config_.iterations - iteration_);
+      progress(p);
+    }
+  }
+}
+
+torch::Tensor Trainer::latent() {
+  torch::NoGradGuard no_grad;
+  return (encoder_->forward(stack_.images, comm_) * stack_.flux_unit).to(torch::kCPU);
+}
+
+torch::Tensor Trainer::chi_residuals() {
+  torch::NoGradGuard no_grad;
+  torch::Tensor yhat = decoder_.forward(encoder_->forward(stack_.images, comm_));
+  return (terms_.target - yhat * terms_.weight).to(torch::kCPU);
+}
+
+}  // namespace astroclear

@@ -1,0 +1,68 @@
+// Trainer: Adam on the encoder of this rank's exposures, with the sharding collectives of DESIGN.md 2.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "mpi/communicator.hpp"
+#include "src/config.hpp"
+#include "src/encoder.hpp"
+#include "src/huber_loss.hpp"
+#include "src/psf_decoder.hpp"
+#include "src/stack.hpp"
+
+namespace astroclear {
+
+/// What the trainer reports every `log_every` iterations (the same values on every rank).
+struct TrainProgress {
+  int iteration = 0;   ///< iterations done
+  int iterations = 0;  ///< iterations planned
+  double loss = 0.0;   ///< global loss of the latest iteration
+  double ms_per_iteration = 0.0;
+  double eta_seconds = 0.0;
+};
+
+/// Trains one shared encoder on the exposures of `stack` (this rank's), all-reducing with `comm`.
+/// On one process `comm` is a communicator of size 1 and every collective returns at once.
+class Trainer {
+ public:
+  /// `stack` must be normalised (LocalStack::normalise) and on `device`.
+  Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device);
+
+  /// Runs the remaining iterations up to config.iterations. Collective.
+  void train(const std::function<void(const TrainProgress&)>& progress = {});
+  /// One iteration: forward, loss, backward, all-reduce of the replicated gradients, Adam. Collective.
+  void step();
+
+  int iteration() const { return iteration_; }
+  /// Global loss of every iteration so far (synchronises with the device).
+  const std::vector<double>& loss_history();
+  /// x = F_theta(y) in calibrated flux units, (H, W), on the CPU. Collective.
+  torch::Tensor latent();
+  /// Chi residuals good * (y - yhat) / sigma of this rank's exposures, (n, H, W), on the CPU. Collective.
+  torch::Tensor chi_residuals();
+
+  PsfDecoder::Mode decoder_mode() const { return decoder_.mode(); }
+  Encoder& encoder() { return encoder_; }
+  torch::optim::Adam& optimizer() { return *optimizer_; }
+
+ private:
+  TrainConfig config_;
+  const LocalStack& stack_;
+  mpi::Communicator& comm_;
+  Encoder encoder_;
+  PsfDecoder decoder_;
+  HuberTerms terms_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  int iteration_ = 0;
+  std::vector<torch::Tensor> pending_losses_;  ///< device scalars not yet read back
+  std::vector<double> loss_history_;
+};
+
+/// The decoder a configuration picks for PSFs whose largest side is `psf_size`.
+PsfDecoder::Mode choose_decoder(const TrainConfig& config, std::int64_t psf_size);
+
+}  // namespace astroclear
