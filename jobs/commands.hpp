@@ -41,9 +41,21 @@ struct SimulateOptions {
   double ra_deg = 150.1163, dec_deg = 2.2056;  ///< field centre (COSMOS)
 };
 
+struct CompareOptions {
+  std::string first, second;
+  std::string hdu;          ///< EXTNAME; empty = the first image HDU
+  double tolerance = -1.0;  ///< exit 3 when the relative L2 difference exceeds it (>= 0)
+};
+
 /// Each returns the process exit code; errors throw (main turns them into messages and codes).
 int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env);
 int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env);
 int run_simulate(const SimulateOptions& options, const mpi::MpiEnvironment& env);
+/// Prints the relative L2 difference of two FITS images; exit 3 when above the tolerance.
+int run_compare(const CompareOptions& options);
+
+/// Simulates a stack and writes exp_NNN.fits, psf_NNN.fits, truth.fits, truth_catalog.csv and
+/// stack.toml into options.output_dir (one process; run_simulate calls it on rank 0).
+void write_simulated_stack(const SimulateOptions& options);
 
 }  // namespace astroclear::jobs

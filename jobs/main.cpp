@@ -78,6 +78,13 @@ int main(int argc, char** argv) {
   coadd_cmd->add_flag("--overwrite", coadd.overwrite, "replace an existing output");
   add_runtime_options(coadd_cmd, coadd.runtime);
 
+  astroclear::jobs::CompareOptions compare;
+  CLI::App* compare_cmd = app.add_subcommand("compare", "relative L2 difference of two FITS images");
+  compare_cmd->add_option("first", compare.first, "reference image")->required();
+  compare_cmd->add_option("second", compare.second, "image to compare")->required();
+  compare_cmd->add_option("--hdu", compare.hdu, "EXTNAME of the HDU to compare (default: first image)");
+  compare_cmd->add_option("--tolerance", compare.tolerance, "exit with code 3 when the difference is larger");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -90,6 +97,7 @@ int main(int argc, char** argv) {
     if (*simulate) return astroclear::jobs::run_simulate(sim, env);
     if (*train_cmd) return astroclear::jobs::run_train(train, env);
     if (*coadd_cmd) return astroclear::jobs::run_coadd(coadd, env);
+    if (*compare_cmd) return env.rank() == 0 ? astroclear::jobs::run_compare(compare) : 0;
   } catch (const astroclear::CollectiveError& e) {
     // Every rank holds this error: rank 0 reports it once, all stop in order.
     if (env.rank() == 0) spdlog::error("{}{}", e.what(), e.rank() > 0 ? " (on rank " + std::to_string(e.rank()) + ")" : "");

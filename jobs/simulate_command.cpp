@@ -40,7 +40,9 @@ std::string numbered(const char* stem, int t) {
   return name;
 }
 
-void write_stack(const SimulateOptions& o) {
+}  // namespace
+
+void write_simulated_stack(const SimulateOptions& o) {
   const fs::path dir(o.output_dir);
   fs::create_directories(dir);
   const fs::path manifest = dir / "stack.toml";
@@ -105,11 +107,9 @@ void write_stack(const SimulateOptions& o) {
   spdlog::info("wrote {} ({} exposures, truth.fits, truth_catalog.csv)", manifest.string(), sim.exposures.size());
 }
 
-}  // namespace
-
 int run_simulate(const SimulateOptions& options, const mpi::MpiEnvironment& env) {
   auto comm = env.make_communicator(mpi::Backend::kMpi, -1);
-  comm->collectively([&] { write_stack(options); }, comm->rank() == 0);
+  comm->collectively([&] { write_simulated_stack(options); }, comm->rank() == 0);
   return 0;
 }
 

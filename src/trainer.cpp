@@ -47,6 +47,12 @@ Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Commun
 }
 
 void Trainer::step() {
+  pending_losses_.push_back(compute_gradients());
+  optimizer_->step();
+  ++iteration_;
+}
+
+torch::Tensor Trainer::compute_gradients() {
   optimizer_->zero_grad();
   torch::Tensor x = encoder_->forward(stack_.images, comm_);
   torch::Tensor loss = terms_.sum(decoder_.forward(x)) / stack_.good_pixels;
@@ -61,9 +67,7 @@ void Trainer::step() {
     p.mutable_grad().view({-1}).copy_(buffer.narrow(0, offset, p.numel()));
     offset += p.numel();
   }
-  pending_losses_.push_back(buffer[0]);
-  optimizer_->step();
-  ++iteration_;
+  return buffer[0];
 }
 
 const std::vector<double>& Trainer::loss_history() {

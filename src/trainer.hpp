@@ -34,8 +34,11 @@ class Trainer {
 
   /// Runs the remaining iterations up to config.iterations. Collective.
   void train(const std::function<void(const TrainProgress&)>& progress = {});
-  /// One iteration: forward, loss, backward, all-reduce of the replicated gradients, Adam. Collective.
+  /// One iteration: compute_gradients() then Adam. Collective.
   void step();
+  /// Forward, loss, backward and the all-reduce of the replicated gradients, leaving every
+  /// parameter's gradient in place; returns the global loss (a device scalar). Collective.
+  torch::Tensor compute_gradients();
 
   int iteration() const { return iteration_; }
   /// Global loss of every iteration so far (synchronises with the device).

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# astroclear under mpirun as users run it: P ranks give the one-process result; errors stop every
+# rank quickly with the failing file named; more ranks than exposures is refused up front.
+set -uo pipefail
+exe=$1 mpiexec=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+mpirun=("$mpiexec" --allow-run-as-root --oversubscribe)
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$exe" simulate -o "$dir/s" --exposures 5 --size 64 --seed 4 >/dev/null || fail "simulate"
+"$exe" train -m "$dir/s/stack.toml" -o "$dir/p1.fits" -n 25 --threads 1 >/dev/null || fail "train on 1 process"
+"${mpirun[@]}" -n 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/p2.fits" -n 25 --threads 1 > "$dir/p2.log" 2>&1 \
+  || { cat "$dir/p2.log"; fail "train on 2 ranks"; }
+grep -q "partition: rank 0: exposures 0-1 (2, 8192 px); rank 1: exposures 2-4 (3, 12288 px)" "$dir/p2.log" \
+  || { cat "$dir/p2.log"; fail "partition not printed"; }
+"$exe" compare "$dir/p1.fits" "$dir/p2.fits" --tolerance 1e-4 || fail "2 ranks differ from 1 process"
+
+# More ranks than exposures: refused before any work, every rank exits.
+"$exe" simulate -o "$dir/two" --exposures 2 --size 48 --seed 4 >/dev/null || fail "simulate"
+out=$(timeout 60 "${mpirun[@]}" -n 3 "$exe" train -m "$dir/two/stack.toml" -o "$dir/x.fits" -n 5 --threads 1 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "P > n: exit code $rc"
+grep -q "more MPI ranks (3) than exposures (2)" <<<"$out" || { echo "$out"; fail "P > n message"; }
+[ ! -e "$dir/x.fits" ] || fail "P > n left an output"
+
+# A corrupt exposure that only rank 1 reads: every rank stops within seconds, the file is named.
+# (Every rank reads every header for the partition; truncating the pixel data leaves the headers
+# readable, so only the owner, rank 1, meets the damage.)
+head -c 10000 "$dir/s/exp_004.fits" > "$dir/cut.fits" && mv "$dir/cut.fits" "$dir/s/exp_004.fits"
+start=$(date +%s)
+out=$(timeout 60 "${mpirun[@]}" -n 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/y.fits" -n 5 --threads 1 2>&1)
+rc=$?
+elapsed=$(( $(date +%s) - start ))
+[ $rc -ne 124 ] || fail "ranks hung on a corrupt file"
+[ $rc -ne 0 ] || fail "corrupt file accepted"
+grep -q "exp_004.fits" <<<"$out" || { echo "$out"; fail "corrupt file not named"; }
+grep -q "on rank 1" <<<"$out" || { echo "$out"; fail "failing rank not named"; }
+[ "$elapsed" -lt 20 ] || fail "took ${elapsed}s to stop"
+[ ! -e "$dir/y.fits" ] || fail "corrupt input left an output"
+echo "PASS mpi cli (corrupt input stopped all ranks in ${elapsed}s)"

@@ -1,0 +1,115 @@
+// Exposure sharding on real ranks: any split trains the same encoder as one process.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "jobs/stack_loader.hpp"
+#include "src/trainer.hpp"
+#include "tests/mpi/mpi_test_env.hpp"
+#include "tests/test_support.hpp"
+
+namespace astroclear {
+namespace {
+
+using testing::on_all_ranks;
+
+class Sharding : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::set_num_threads(1);
+    comm_ = testing::g_mpi_env->make_communicator(mpi::Backend::kMpi, -1);
+    // Rank 0 writes the stack; every rank reads its own exposures of it (7 of 80 x 96: uneven splits).
+    std::string dir;
+    if (comm_->rank() == 0) {
+      dir_ = std::make_unique<testing::TempDir>();
+      dir = dir_->path().string();
+      testing::simulate_into(dir, 7, 80, 96, 99);
+    }
+    manifest_ = comm_->broadcast_string(dir, 0) + "/stack.toml";
+    config_.iterations = 30;
+  }
+
+  std::unique_ptr<mpi::Communicator> comm_;
+  std::unique_ptr<testing::TempDir> dir_;  // rank 0 only
+  std::string manifest_;
+  TrainConfig config_;
+};
+
+TEST_F(Sharding, SameLossCurveAndLatentForAnySplit) {
+  for (const std::string init : {"identity", "random"}) {
+    config_.init = init;
+    jobs::LoadedStack sharded = jobs::load_stack(manifest_, *comm_);
+    sharded.stack.normalise(*comm_);
+    Trainer trainer(config_, sharded.stack, *comm_, torch::kCPU);
+    trainer.train();
+    const std::vector<double> losses = trainer.loss_history();
+    const torch::Tensor latent = trainer.latent();
+
+    bool ok = true;
+    if (comm_->rank() == 0) {
+      mpi::LocalCommunicator local;
+      jobs::LoadedStack whole = jobs::load_stack(manifest_, local);
+      whole.stack.normalise(local);
+      Trainer reference(config_, whole.stack, local, torch::kCPU);
+      reference.train();
+      const std::vector<double>& expected = reference.loss_history();
+      double worst_loss = 0;
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        worst_loss = std::max(worst_loss, std::abs(losses[i] - expected[i]) / std::abs(expected[i]));
+      }
+      const double latent_diff = ((latent - reference.latent()).norm() / reference.latent().norm()).item<double>();
+      std::printf("[P=%d init=%s] max relative loss difference %.3g, latent relative L2 difference %.3g\n",
+                  comm_->size(), init.c_str(), worst_loss, latent_diff);
+      EXPECT_EQ(losses.size(), expected.size());
+      EXPECT_LT(worst_loss, 1e-5);
+      EXPECT_LT(latent_diff, 1e-4);
+      // Training must have moved the loss for the comparison to mean anything.
+      EXPECT_GT(std::abs(expected.back() - expected.front()), 1e-3 * expected.front());
+      ok = !::testing::Test::HasFailure();
+    }
+    ASSERT_TRUE(on_all_ranks(*comm_, ok));
+  }
+}
+
+TEST_F(Sharding, GradientsEqualSingleProcessGradients) {
+  config_.init = "random";
+  jobs::LoadedStack sharded = jobs::load_stack(manifest_, *comm_);
+  sharded.stack.normalise(*comm_);
+  Trainer trainer(config_, sharded.stack, *comm_, torch::kCPU);
+  trainer.compute_gradients();
+
+  mpi::LocalCommunicator local;
+  jobs::LoadedStack whole = jobs::load_stack(manifest_, local);
+  whole.stack.normalise(local);
+  Trainer reference(config_, whole.stack, local, torch::kCPU);
+  reference.compute_gradients();
+
+  // Sharded parameters: this rank's rows of the reference's; the bias: all of it.
+  const auto& ids = sharded.stack.exposure_ids;
+  torch::Tensor index = torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()));
+  auto mine = trainer.encoder()->named_parameters();
+  auto all = reference.encoder()->named_parameters();
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& item : mine) {
+    torch::Tensor expected = all[item.key()].grad();
+    if (item.key() != "pointwise_bias") expected = expected.index_select(0, index);
+    const double rel = ((item.value().grad() - expected).norm() / expected.norm().clamp_min(1e-30)).item<double>();
+    if (rel > worst) {
+      worst = rel;
+      worst_name = item.key();
+    }
+  }
+  double global_worst = worst;
+  std::vector<double> gather(comm_->size(), 0.0);
+  gather[comm_->rank()] = worst;
+  comm_->all_reduce_sum(gather.data(), gather.size());
+  for (double w : gather) global_worst = std::max(global_worst, w);
+  if (comm_->rank() == 0) std::printf("[P=%d] worst relative gradient difference %.3g\n", comm_->size(), global_worst);
+  EXPECT_LT(worst, 1e-4) << "parameter " << worst_name << " on rank " << comm_->rank();
+  ASSERT_TRUE(on_all_ranks(*comm_, worst < 1e-4));
+}
+
+}  // namespace
+}  // namespace astroclear

@@ -1,0 +1,182 @@
+// Tests of the method's pieces: Huber loss, PSF decoders, encoder, partition.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "mpi/communicator.hpp"
+#include "mpi/error.hpp"
+#include "mpi/partition.hpp"
+#include "src/encoder.hpp"
+#include "src/huber_loss.hpp"
+#include "src/psf_decoder.hpp"
+#include "src/simulator.hpp"
+
+namespace astroclear {
+namespace {
+
+TEST(HuberLoss, MatchesHandComputedValues) {
+  // delta = 1: r = 0.5 -> 0.125; r = -2 -> 1.5; r = 3 -> 2.5; r = 1 -> 0.5 (both branches agree).
+  torch::Tensor r = torch::tensor({0.5, -2.0, 3.0, 1.0}, torch::kFloat64);
+  torch::Tensor h = huber(r, 1.0);
+  EXPECT_DOUBLE_EQ(h[0].item<double>(), 0.125);
+  EXPECT_DOUBLE_EQ(h[1].item<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(h[2].item<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(h[3].item<double>(), 0.5);
+  // delta = 2, sigma = 2: y/sigma - yhat/sigma = (10 - 4)/2 = 3 -> 2 * (3 - 1) = 4.
+  torch::Tensor y = torch::tensor({10.0}), yhat = torch::tensor({4.0}), sigma = torch::tensor({2.0});
+  EXPECT_FLOAT_EQ(masked_huber_sum(yhat, y, sigma, torch::ones({1}), 2.0).item<float>(), 4.0f);
+}
+
+TEST(HuberLoss, FoldedFormEqualsPlainForm) {
+  torch::manual_seed(1);
+  torch::Tensor y = torch::randn({3, 20, 30}) * 3, yhat = torch::randn({3, 20, 30}) * 3;
+  torch::Tensor sigma = torch::rand({3, 20, 30}) + 0.5, good = (torch::rand({3, 20, 30}) > 0.3).to(torch::kFloat32);
+  const double plain = masked_huber_sum(yhat, y, sigma, good, 1.3).item<double>();
+  const double folded = HuberTerms::make(y * good, torch::where(good > 0, sigma, torch::ones_like(sigma)), good, 1.3)
+                            .sum(yhat).item<double>();
+  EXPECT_NEAR(folded, plain, 1e-4 * std::abs(plain));
+}
+
+TEST(HuberLoss, MaskedPixelsGetExactlyZeroGradient) {
+  torch::manual_seed(2);
+  torch::Tensor y = torch::randn({2, 16, 16}) * 5, sigma = torch::rand({2, 16, 16}) + 0.5;
+  torch::Tensor good = (torch::rand({2, 16, 16}) > 0.5).to(torch::kFloat32);
+  torch::Tensor yhat = (torch::randn({2, 16, 16}) * 5).requires_grad_(true);
+  HuberTerms::make(y * good, torch::where(good > 0, sigma, torch::ones_like(sigma)), good, 1.0).sum(yhat).backward();
+  torch::Tensor masked_grad = yhat.grad().masked_select(good < 0.5);
+  EXPECT_GT(masked_grad.numel(), 100);
+  EXPECT_EQ(masked_grad.abs().max().item<float>(), 0.0f);
+  EXPECT_GT(yhat.grad().masked_select(good > 0.5).abs().max().item<float>(), 0.0f);
+}
+
+struct DecoderCase {
+  std::int64_t height, width, psf;
+};
+
+class DecodersAgree : public ::testing::TestWithParam<DecoderCase> {};
+
+TEST_P(DecodersAgree, FftEqualsDirect) {
+  const auto c = GetParam();
+  torch::manual_seed(c.psf * 31 + c.height);
+  std::vector<torch::Tensor> psfs;
+  for (int t = 0; t < 3; ++t) {
+    const std::int64_t k = std::max<std::int64_t>(1, c.psf - 2 * t);  // sizes differ per exposure
+    torch::Tensor p = torch::rand({k, k});
+    psfs.push_back(p / p.sum());
+  }
+  torch::Tensor latent = torch::rand({c.height, c.width}) * 10;
+  PsfDecoder direct(psfs, c.height, c.width, PsfDecoder::Mode::kDirect, torch::kCPU);
+  PsfDecoder fft(psfs, c.height, c.width, PsfDecoder::Mode::kFft, torch::kCPU);
+  torch::Tensor a = direct.forward(latent), b = fft.forward(latent);
+  ASSERT_EQ(a.sizes(), b.sizes());
+  const double rel = ((a - b).norm() / a.norm()).item<double>();
+  EXPECT_LT(rel, 1e-5) << "PSF " << c.psf << " on " << c.height << "x" << c.width;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, DecodersAgree,
+                         ::testing::Values(DecoderCase{64, 64, 1}, DecoderCase{64, 64, 3}, DecoderCase{96, 96, 41},
+                                           DecoderCase{50, 83, 3}, DecoderCase{70, 45, 41}, DecoderCase{41, 41, 41}));
+
+TEST(PsfDecoder, ConvolvesNotCorrelates) {
+  // An asymmetric PSF (mass one pixel right of centre) must move a point source right.
+  torch::Tensor psf = torch::zeros({3, 3});
+  psf[1][2] = 1.0;
+  torch::Tensor latent = torch::zeros({9, 9});
+  latent[4][4] = 1.0;
+  for (auto mode : {PsfDecoder::Mode::kDirect, PsfDecoder::Mode::kFft}) {
+    torch::Tensor out = PsfDecoder({psf}, 9, 9, mode, torch::kCPU).forward(latent)[0];
+    EXPECT_NEAR(out[4][5].item<float>(), 1.0f, 1e-5);
+    EXPECT_NEAR(out.sum().item<float>(), 1.0f, 1e-5);
+  }
+}
+
+TEST(PsfDecoder, FastFftSizes) {
+  EXPECT_EQ(fast_fft_size(127), 128);
+  EXPECT_EQ(fast_fft_size(4240), 4320);  // 2^5 3^3 5
+  EXPECT_EQ(fast_fft_size(97), 100);
+}
+
+TEST(Encoder, LatentIsNeverNegative) {
+  mpi::LocalCommunicator comm;
+  TrainConfig config;
+  config.init = "random";
+  for (std::uint64_t seed : {0, 1, 2, 3}) {
+    config.seed = seed;
+    Encoder encoder(std::vector<int>{0, 1, 2, 3}, 4, config);
+    torch::manual_seed(seed);
+    torch::Tensor x = encoder->forward(torch::randn({4, 40, 50}) * 10 - 5, comm);
+    EXPECT_EQ(x.sizes(), (std::vector<std::int64_t>{40, 50}));
+    EXPECT_GE(x.min().item<float>(), 0.0f);
+    EXPECT_GT(x.max().item<float>(), 0.0f) << "a latent of all zeros would make this test vacuous";
+  }
+}
+
+TEST(Encoder, IdentityInitialisationStartsAtTheWeightedMean) {
+  mpi::LocalCommunicator comm;
+  TrainConfig config;
+  torch::Tensor images = torch::rand({3, 32, 32}) * 4 + 1;  // positive: ReLU keeps it
+  Encoder encoder(std::vector<int>{0, 1, 2}, 3, config);
+  torch::Tensor weights = torch::tensor({1.0, 2.0, 1.0}, torch::kFloat64);
+  encoder->initialise_from(images, weights, comm);
+  torch::Tensor expected = (images * torch::tensor({0.25f, 0.5f, 0.25f}).view({3, 1, 1})).sum(0);
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = encoder->forward(images, comm);
+  // Interior pixels (the perturbation of the delta kernels is 1% of the mean at most).
+  const double rel = ((x - expected).narrow(0, 4, 24).narrow(1, 4, 24).norm() /
+                      expected.narrow(0, 4, 24).narrow(1, 4, 24).norm()).item<double>();
+  EXPECT_LT(rel, 0.02);
+}
+
+TEST(Encoder, ParametersDependOnTheExposureNotOnTheSplit) {
+  TrainConfig config;
+  config.init = "random";
+  Encoder whole(std::vector<int>{0, 1, 2, 3, 4}, 5, config);
+  Encoder part(std::vector<int>{3, 4}, 5, config);
+  for (std::size_t b = 0; b < config.kernel_sizes.size(); ++b) {
+    EXPECT_TRUE(torch::equal(whole->depthwise_weight[b].narrow(0, 3, 2), part->depthwise_weight[b]));
+  }
+  EXPECT_TRUE(torch::equal(whole->pointwise_weight.narrow(0, 3, 2), part->pointwise_weight));
+  EXPECT_TRUE(torch::equal(whole->pointwise_bias, part->pointwise_bias));
+}
+
+TEST(Partition, BalancedContiguousDeterministic) {
+  const std::vector<std::int64_t> pixels(7, 100);
+  auto owners = mpi::partition_exposures(pixels, 3);
+  ASSERT_EQ(owners.size(), 3u);
+  EXPECT_EQ(owners[0], (std::vector<int>{0, 1}));
+  EXPECT_EQ(owners[1], (std::vector<int>{2, 3, 4}));
+  EXPECT_EQ(owners[2], (std::vector<int>{5, 6}));
+  // Uneven pixel counts: the big exposure gets a rank of its own.
+  owners = mpi::partition_exposures({1000, 100, 100, 100, 100}, 2);
+  EXPECT_EQ(owners[0], (std::vector<int>{0}));
+  EXPECT_EQ(owners[1].size(), 4u);
+  EXPECT_EQ(mpi::partition_exposures(pixels, 7).back(), (std::vector<int>{6}));
+}
+
+TEST(Partition, MoreRanksThanExposuresIsAnError) {
+  try {
+    mpi::partition_exposures(std::vector<std::int64_t>(3, 10), 4);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more MPI ranks (4) than exposures (3)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Partition, DeviceAndThreads) {
+  EXPECT_EQ(mpi::cuda_device_for(5, 4), 1);
+  EXPECT_EQ(mpi::cuda_device_for(0, 0), -1);
+  EXPECT_EQ(mpi::default_threads(16, 4), 4);
+  EXPECT_EQ(mpi::default_threads(2, 3), 1);
+}
+
+TEST(Simulator, PsfsAreNormalisedAndOdd) {
+  torch::Tensor p = moffat_psf(41, 5.0, 3.0, 0.9, 0.3);
+  EXPECT_NEAR(p.sum().item<double>(), 1.0, 1e-5);
+  EXPECT_EQ(p.size(0) % 2, 1);
+  // Half maximum is reached at FWHM / 2 from the centre (circular case).
+  torch::Tensor round = moffat_psf(41, 6.0, 3.0, 1.0, 0.0);
+  const double peak = round[20][20].item<double>(), at_half = round[20][23].item<double>();
+  EXPECT_NEAR(at_half / peak, 0.5, 0.06);
+}
+
+}  // namespace
+}  // namespace astroclear
