@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "mpi/mpi_environment.hpp"
 #include "src/config.hpp"
@@ -47,10 +48,23 @@ struct CompareOptions {
   double tolerance = -1.0;  ///< exit 3 when the relative L2 difference exceeds it (>= 0)
 };
 
+struct BenchOptions {
+  std::vector<int> sizes{256};
+  int exposures = 33;
+  std::vector<std::string> decoders{"fft"};
+  int warmup = 3;
+  int iterations = 10;
+  std::string json;            ///< also write one JSON object per line here
+  std::string work_dir = "/tmp";  ///< where the simulated stacks are written (removed after)
+  RuntimeOptions runtime;
+};
+
 /// Each returns the process exit code; errors throw (main turns them into messages and codes).
 int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env);
 int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env);
 int run_simulate(const SimulateOptions& options, const mpi::MpiEnvironment& env);
+/// Times training iterations on simulated stacks and prints a table (and JSON lines).
+int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env);
 /// Prints the relative L2 difference of two FITS images; exit 3 when above the tolerance.
 int run_compare(const CompareOptions& options);
 

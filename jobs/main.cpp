@@ -85,6 +85,17 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--hdu", compare.hdu, "EXTNAME of the HDU to compare (default: first image)");
   compare_cmd->add_option("--tolerance", compare.tolerance, "exit with code 3 when the difference is larger");
 
+  astroclear::jobs::BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "time training iterations on simulated stacks (table and JSON)");
+  bench_cmd->add_option("--sizes", bench.sizes, "image sides in pixels")->delimiter(',');
+  bench_cmd->add_option("--exposures", bench.exposures, "exposures per stack");
+  bench_cmd->add_option("--decoders", bench.decoders, "fft and/or direct")->delimiter(',');
+  bench_cmd->add_option("--warmup", bench.warmup, "untimed iterations first");
+  bench_cmd->add_option("--iterations", bench.iterations, "timed iterations (median reported)");
+  bench_cmd->add_option("--json", bench.json, "also write JSON lines to this file");
+  bench_cmd->add_option("--work-dir", bench.work_dir, "folder for the temporary simulated stacks");
+  add_runtime_options(bench_cmd, bench.runtime);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,6 +108,7 @@ int main(int argc, char** argv) {
     if (*simulate) return astroclear::jobs::run_simulate(sim, env);
     if (*train_cmd) return astroclear::jobs::run_train(train, env);
     if (*coadd_cmd) return astroclear::jobs::run_coadd(coadd, env);
+    if (*bench_cmd) return astroclear::jobs::run_bench(bench, env);
     if (*compare_cmd) return env.rank() == 0 ? astroclear::jobs::run_compare(compare) : 0;
   } catch (const astroclear::CollectiveError& e) {
     // Every rank holds this error: rank 0 reports it once, all stop in order.

@@ -1,0 +1,107 @@
+// astroclear bench: ms/iteration, bytes and time in all-reduces, peak memory, on simulated stacks.
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "jobs/commands.hpp"
+#include "jobs/runtime.hpp"
+#include "jobs/stack_loader.hpp"
+#include "src/trainer.hpp"
+
+namespace astroclear::jobs {
+namespace {
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // kilobytes on Linux
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
+  Runtime runtime = make_runtime(options.runtime, env);
+  mpi::Communicator& comm = *runtime.comm;
+  std::ofstream json;
+  if (comm.rank() == 0) {
+    std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s\n", "n_exp", "size", "decoder", "ranks",
+                "threads", "ms/iter", "p10-p90", "MB reduced", "comm ms", "comm %", "peak RSS MB");
+    if (!options.json.empty()) json.open(options.json);
+  }
+  for (int size : options.sizes) {
+    std::string dir;
+    if (comm.rank() == 0) {
+      dir = (std::filesystem::path(options.work_dir) / ("astroclear-bench-" + std::to_string(::getpid()) + "-" +
+                                                        std::to_string(size))).string();
+      SimulateOptions sim;
+      sim.output_dir = dir;
+      sim.overwrite = true;
+      sim.config.exposures = options.exposures;
+      sim.config.height = sim.config.width = size;
+      comm.collectively([&] { write_simulated_stack(sim); });
+    } else {
+      comm.collectively([] {});
+    }
+    dir = comm.broadcast_string(dir, 0);
+    LoadedStack loaded = load_stack(dir + "/stack.toml", comm);
+    loaded.stack.normalise(comm);
+    loaded.stack.to(runtime.device);
+    for (const std::string& decoder : options.decoders) {
+      TrainConfig config;
+      config.decoder = decoder;
+      config.iterations = options.warmup + options.iterations;
+      Trainer trainer(config, loaded.stack, comm, runtime.device);
+      for (int i = 0; i < options.warmup; ++i) trainer.step();
+      trainer.loss_history();  // synchronise before timing
+      comm.reset_stats();
+      std::vector<double> ms;
+      for (int i = 0; i < options.iterations; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        trainer.step();
+        trainer.loss_history();  // waits for the device
+        ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::vector<double> slowest{median(ms)};
+      comm.all_reduce_sum(slowest.data(), 1);  // mean over ranks of the median
+      const double ms_iter = slowest[0] / comm.size();
+      std::sort(ms.begin(), ms.end());
+      const double p10 = ms[ms.size() / 10], p90 = ms[(ms.size() * 9) / 10];
+      const double mb = comm.stats().bytes_all_reduced / 1e6 / options.iterations;
+      const double comm_ms = 1e3 * comm.stats().seconds / options.iterations;
+      double rss = peak_rss_mib();
+      std::vector<double> worst_rss{rss};
+      comm.all_reduce_sum(worst_rss.data(), 1);
+      if (comm.rank() == 0) {
+        char range[32];
+        std::snprintf(range, sizeof(range), "%.0f-%.0f", p10, p90);
+        std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f\n", options.exposures, size,
+                    decoder.c_str(), comm.size(), runtime.threads, ms_iter, range, mb, comm_ms,
+                    100.0 * comm_ms / ms_iter, rss);
+        std::fflush(stdout);
+        if (json) {
+          json << "{\"exposures\": " << options.exposures << ", \"size\": " << size << ", \"decoder\": \"" << decoder
+               << "\", \"ranks\": " << comm.size() << ", \"threads_per_rank\": " << runtime.threads
+               << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
+               << ", \"mb_all_reduced_per_iteration\": " << mb << ", \"comm_ms_per_iteration\": " << comm_ms
+               << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << worst_rss[0] / comm.size()
+               << "}\n";
+        }
+      }
+    }
+    comm.barrier();
+    if (comm.rank() == 0) std::filesystem::remove_all(dir);
+  }
+  return 0;
+}
+
+}  // namespace astroclear::jobs

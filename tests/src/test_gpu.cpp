@@ -1,0 +1,61 @@
+// GPU tests: the CUDA path gives the CPU result. Skipped (label gpu) where no CUDA device is visible.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "jobs/stack_loader.hpp"
+#include "src/psf_decoder.hpp"
+#include "src/trainer.hpp"
+#include "tests/test_support.hpp"
+
+namespace astroclear {
+namespace {
+
+class Cuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
+    // Float32 everywhere for the comparison (LibTorch 2.x lets cuDNN use TF32 by default).
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+};
+
+TEST_F(Cuda, DecodersAgreeOnTheGpu) {
+  std::vector<torch::Tensor> psfs;
+  for (int k : {41, 33, 3}) {
+    torch::Tensor p = torch::rand({k, k});
+    psfs.push_back(p / p.sum());
+  }
+  torch::Tensor latent = torch::rand({100, 77}) * 10;
+  torch::Tensor cpu = PsfDecoder(psfs, 100, 77, PsfDecoder::Mode::kDirect, torch::kCPU).forward(latent);
+  for (auto mode : {PsfDecoder::Mode::kDirect, PsfDecoder::Mode::kFft}) {
+    torch::Tensor gpu = PsfDecoder(psfs, 100, 77, mode, torch::kCUDA).forward(latent.cuda()).cpu();
+    EXPECT_LT(((gpu - cpu).norm() / cpu.norm()).item<double>(), 1e-5);
+  }
+}
+
+TEST_F(Cuda, TrainingMatchesTheCpu) {
+  testing::TempDir dir;
+  testing::simulate_into(dir.path().string(), 6, 64, 72, 8);
+  mpi::LocalCommunicator comm;
+  TrainConfig config;
+  config.iterations = 20;
+  auto run = [&](torch::Device device) {
+    jobs::LoadedStack loaded = jobs::load_stack(dir / "stack.toml", comm);
+    loaded.stack.normalise(comm);
+    loaded.stack.to(device);
+    Trainer trainer(config, loaded.stack, comm, device);
+    trainer.train();
+    return std::make_pair(trainer.latent(), trainer.loss_history());
+  };
+  auto [cpu_latent, cpu_loss] = run(torch::kCPU);
+  auto [gpu_latent, gpu_loss] = run(torch::kCUDA);
+  const double diff = ((gpu_latent - cpu_latent).norm() / cpu_latent.norm()).item<double>();
+  std::printf("CUDA vs CPU after 20 iterations: latent relative L2 %.3g, final loss %.6f vs %.6f\n", diff,
+              gpu_loss.back(), cpu_loss.back());
+  EXPECT_LT(diff, 1e-3);
+  EXPECT_NEAR(gpu_loss.back(), cpu_loss.back(), 1e-4 * cpu_loss.back());
+}
+
+}  // namespace
+}  // namespace astroclear
