@@ -1,6 +1,7 @@
 // astroclear bench: ms/iteration, bytes and time in all-reduces, peak memory, on simulated stacks.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
