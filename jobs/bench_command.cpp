@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/file_tree.hpp"
 #include "jobs/commands.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
@@ -100,7 +101,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       }
     }
     comm.barrier();
-    if (comm.rank() == 0) std::filesystem::remove_all(dir);
+    if (comm.rank() == 0) io::remove_tree(dir);
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "io/file_tree.hpp"
 #include "jobs/commands.hpp"
 
 namespace astroclear::testing {
@@ -21,10 +22,7 @@ class TempDir {
     path_ = std::filesystem::temp_directory_path() / ("astroclear-test-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path_);
   }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
+  ~TempDir() { io::remove_tree(path_.string()); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string operator/(const std::string& name) const { return (path_ / name).string(); }
