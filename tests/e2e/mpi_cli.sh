@@ -16,6 +16,11 @@ grep -q "partition: rank 0: exposures 0-1 (2, 8192 px); rank 1: exposures 2-4 (3
   || { cat "$dir/p2.log"; fail "partition not printed"; }
 "$exe" compare "$dir/p1.fits" "$dir/p2.fits" --tolerance 1e-4 || fail "2 ranks differ from 1 process"
 
+# The coadd on 2 ranks equals the coadd on one process.
+"$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c1.fits" >/dev/null || fail "coadd on 1 process"
+"${mpirun[@]}" -n 2 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c2.fits" >/dev/null 2>&1 || fail "coadd on 2 ranks"
+"$exe" compare "$dir/c1.fits" "$dir/c2.fits" --tolerance 1e-6 || fail "coadd differs between 1 and 2 ranks"
+
 # More ranks than exposures: refused before any work, every rank exits.
 "$exe" simulate -o "$dir/two" --exposures 2 --size 48 --seed 4 >/dev/null || fail "simulate"
 out=$(timeout 60 "${mpirun[@]}" -n 3 "$exe" train -m "$dir/two/stack.toml" -o "$dir/x.fits" -n 5 --threads 1 2>&1)

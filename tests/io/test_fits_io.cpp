@@ -151,6 +151,46 @@ TEST(ExposureReader, SimulatedExposureIsCalibratedAndMasked) {
               1.0, 1e-5);
 }
 
+TEST(ExposureReader, SeparatePlanesWithInverseVarianceReadLikeTheMef) {
+  TempDir dir;
+  testing::simulate_into(dir.path().string(), 2, 40, 40, 6);
+  io::StackSpec spec = io::load_manifest(dir / "stack.toml");
+  io::FitsFile mef = io::FitsFile::open(spec.exposures[0].file);
+  mef.move_to(0);
+  const double fscale = *mef.read_double("FSCALE");
+  mef.move_to("IMAGE");
+  io::Image image = mef.read_image();
+  mef.move_to("MASK");
+  io::MaskImage mask = mef.read_mask();
+  auto mask_cards = mef.read_cards();
+  mef.move_to("VARIANCE");
+  io::Image inverse = mef.read_image();
+  for (float& v : inverse.pixels) v = 1.0f / v;
+  auto write = [&](const std::string& name, auto&& body) {
+    io::FitsFile f = io::FitsFile::create(dir / name);
+    body(f);
+    f.close();
+  };
+  write("img.fits", [&](io::FitsFile& f) { f.write_image(image); f.write_key("FLXSCALE", fscale); });
+  write("ivar.fits", [&](io::FitsFile& f) { f.write_image(inverse); });
+  write("mask.fits", [&](io::FitsFile& f) {
+    f.write_mask(mask, "MASK");
+    for (const auto& c : mask_cards) {
+      if (c.key.rfind("MP_", 0) == 0) f.write_card(c);
+    }
+  });
+  io::ExposureSpec separate{"", dir / "img.fits", "", dir / "ivar.fits", dir / "mask.fits", spec.exposures[0].psf,
+                            std::nullopt};
+  io::ExposureData a = io::read_exposure(spec.exposures[0], spec), b = io::read_exposure(separate, spec);
+  EXPECT_NEAR(b.flux_scale, fscale, 1e-12);  // found under FLXSCALE, the second key
+  EXPECT_EQ(a.good, b.good);
+  EXPECT_EQ(a.good_pixels, b.good_pixels);
+  for (std::int64_t i = 0; i < a.image.size(); ++i) {
+    ASSERT_FLOAT_EQ(a.image.pixels[i], b.image.pixels[i]);
+    ASSERT_NEAR(a.sigma.pixels[i], b.sigma.pixels[i], 1e-5 * a.sigma.pixels[i]);
+  }
+}
+
 // ---- Bad inputs through the executable: message, non-zero exit, no output file. ----
 
 class BadInput : public ::testing::Test {
