@@ -41,20 +41,18 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
     if (!options.json.empty()) json.open(options.json);
   }
   for (int size : options.sizes) {
-    std::string dir;
-    if (comm.rank() == 0) {
-      dir = (std::filesystem::path(options.work_dir) / ("astroclear-bench-" + std::to_string(::getpid()) + "-" +
-                                                        std::to_string(size))).string();
+    // Rank 0 writes the stack into a folder of its own; every rank then reads its exposures.
+    std::string dir = (std::filesystem::path(options.work_dir) /
+                       ("astroclear-bench-" + std::to_string(::getpid()) + "-" + std::to_string(size))).string();
+    comm.collectively([&] {
       SimulateOptions sim;
       sim.output_dir = dir;
       sim.overwrite = true;
       sim.config.exposures = options.exposures;
       sim.config.height = sim.config.width = size;
-      comm.collectively([&] { write_simulated_stack(sim); });
-    } else {
-      comm.collectively([] {});
-    }
-    dir = comm.broadcast_string(dir, 0);
+      write_simulated_stack(sim);
+    }, comm.rank() == 0);
+    dir = comm.broadcast_string(dir, 0);  // rank 0's pid names it
     LoadedStack loaded = load_stack(dir + "/stack.toml", comm);
     loaded.stack.normalise(comm);
     loaded.stack.to(runtime.device);
@@ -73,16 +71,17 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
         trainer.loss_history();  // waits for the device
         ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       }
-      std::vector<double> slowest{median(ms)};
-      comm.all_reduce_sum(slowest.data(), 1);  // mean over ranks of the median
-      const double ms_iter = slowest[0] / comm.size();
+      double ms_iter = median(ms);
+      comm.all_reduce_sum(&ms_iter, 1);
+      ms_iter /= comm.size();  // mean over ranks of each rank's median
       std::sort(ms.begin(), ms.end());
       const double p10 = ms[ms.size() / 10], p90 = ms[(ms.size() * 9) / 10];
       const double mb = comm.stats().bytes_all_reduced / 1e6 / options.iterations;
       const double comm_ms = 1e3 * comm.stats().seconds / options.iterations;
-      double rss = peak_rss_mib();
-      std::vector<double> worst_rss{rss};
-      comm.all_reduce_sum(worst_rss.data(), 1);
+      const double rss = peak_rss_mib();
+      double mean_rss = rss;
+      comm.all_reduce_sum(&mean_rss, 1);
+      mean_rss /= comm.size();
       if (comm.rank() == 0) {
         char range[32];
         std::snprintf(range, sizeof(range), "%.0f-%.0f", p10, p90);
@@ -95,7 +94,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
                << "\", \"ranks\": " << comm.size() << ", \"threads_per_rank\": " << runtime.threads
                << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
                << ", \"mb_all_reduced_per_iteration\": " << mb << ", \"comm_ms_per_iteration\": " << comm_ms
-               << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << worst_rss[0] / comm.size()
+               << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << mean_rss
                << "}\n";
         }
       }

@@ -113,8 +113,9 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
 
   Trainer trainer(config, stack, comm, runtime.device);
   if (comm.rank() == 0) {
-    spdlog::info("decoder: {} (PSFs up to {} px)", trainer.decoder_mode() == PsfDecoder::Mode::kFft ? "fft" : "direct",
-                 [&] { std::int64_t s = 0; for (auto& p : stack.psfs) s = std::max({s, p.size(0), p.size(1)}); return s; }());
+    const PsfDecoder& decoder = trainer.decoder();
+    spdlog::info("decoder: {} (PSFs up to {} px)", decoder.mode_name(),
+                 std::max(decoder.kernel_height(), decoder.kernel_width()));
   }
   const auto start = std::chrono::steady_clock::now();
   trainer.train([&](const TrainProgress& p) {
@@ -140,7 +141,7 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
     primary.cards.push_back({"ACITER", std::to_string(trainer.iteration()), "training iterations"});
     primary.cards.push_back({"ACLOSS", std::to_string(final_loss), "final masked Huber loss per good pixel"});
     primary.cards.push_back({"ACRANKS", std::to_string(comm.size()), "MPI ranks used"});
-    primary.cards.push_back({"ACDECOD", quoted(trainer.decoder_mode() == PsfDecoder::Mode::kFft ? "fft" : "direct"),
+    primary.cards.push_back({"ACDECOD", quoted(trainer.decoder().mode_name()),
                              "PSF decoder"});
     primary.cards.push_back({"ACFUNIT", std::to_string(stack.flux_unit), "flux unit of the normalised inputs"});
     primary.cards.push_back({"ACTIME", std::to_string(seconds), "training wall time (s)"});

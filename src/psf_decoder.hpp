@@ -28,6 +28,8 @@ class PsfDecoder {
   torch::Tensor forward(const torch::Tensor& latent) const;
 
   Mode mode() const { return mode_; }
+  /// "fft" or "direct", as in --decoder and the ACDECOD header card.
+  const char* mode_name() const { return mode_ == Mode::kFft ? "fft" : "direct"; }
   std::int64_t kernel_height() const { return kernel_h_; }
   std::int64_t kernel_width() const { return kernel_w_; }
 

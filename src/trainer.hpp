@@ -48,7 +48,7 @@ class Trainer {
   /// Chi residuals good * (y - yhat) / sigma of this rank's exposures, (n, H, W), on the CPU. Collective.
   torch::Tensor chi_residuals();
 
-  PsfDecoder::Mode decoder_mode() const { return decoder_.mode(); }
+  const PsfDecoder& decoder() const { return decoder_; }
   Encoder& encoder() { return encoder_; }
   torch::optim::Adam& optimizer() { return *optimizer_; }
 
