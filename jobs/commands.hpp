@@ -10,11 +10,28 @@
 
 namespace astroclear::jobs {
 
+/// Exit codes (README "Exit codes"; the Slurm scripts act on them).
+inline constexpr int kExitDone = 0;            ///< finished: outputs written
+inline constexpr int kExitError = 1;           ///< a real error: do not retry unchanged
+inline constexpr int kExitUsage = 2;           ///< bad command line
+inline constexpr int kExitAboveTolerance = 3;  ///< compare: the images differ by more than --tolerance
+inline constexpr int kExitCheckpointed = 75;   ///< stopped by SIGUSR1/SIGTERM after a checkpoint: resume to finish
+
 /// Where and how a command runs: device, threads, communicator backend.
 struct RuntimeOptions {
   std::string device = "auto";  ///< auto, cpu or cuda
   int threads = 0;               ///< per rank; 0 = the node's cores shared among its ranks
   std::string comm = "auto";     ///< auto, mpi or nccl
+};
+
+/// When and where train writes checkpoints, and what it resumes from (DESIGN.md section 3).
+struct CheckpointOptions {
+  std::string directory;        ///< default: the output's name with .checkpoints for .fits
+  int every = 0;                ///< iterations between checkpoints; 0 = by time and at the end only
+  double minutes = 30.0;        ///< wall-clock minutes between checkpoints; 0 = not by time
+  int keep = 3;                 ///< checkpoints kept
+  std::string resume = "none";  ///< none, auto (latest valid, or start fresh) or a checkpoint file
+  int kill_midway_at = -1;      ///< tests: SIGKILL itself halfway through writing this iteration's checkpoint
 };
 
 struct TrainOptions {
@@ -25,6 +42,7 @@ struct TrainOptions {
   bool with_coadd = false;   ///< COADD extension
   bool with_residuals = false;  ///< CHI_nnn extensions
   TrainConfig config;
+  CheckpointOptions checkpoint;
   RuntimeOptions runtime;
 };
 
@@ -59,12 +77,18 @@ struct BenchOptions {
   RuntimeOptions runtime;
 };
 
+struct InspectOptions {
+  std::string path;  ///< a checkpoint file, or a checkpoint folder (its latest valid checkpoint)
+};
+
 /// Each returns the process exit code; errors throw (main turns them into messages and codes).
 int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env);
 int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env);
 int run_simulate(const SimulateOptions& options, const mpi::MpiEnvironment& env);
 /// Times training iterations on simulated stacks and prints a table (and JSON lines).
 int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env);
+/// Prints a checkpoint's header: iteration, loss, configuration, inputs, ranks.
+int run_inspect(const InspectOptions& options);
 /// Prints the relative L2 difference of two FITS images; exit 3 when above the tolerance.
 int run_compare(const CompareOptions& options);
 

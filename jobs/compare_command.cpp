@@ -35,7 +35,7 @@ int run_compare(const CompareOptions& options) {
   std::printf("relative_l2 %.6g max_abs %.6g pixels %lld\n", relative, worst, static_cast<long long>(a.size()));
   if (options.tolerance >= 0 && relative > options.tolerance) {
     std::printf("differ: relative L2 %.6g > tolerance %.6g\n", relative, options.tolerance);
-    return 3;
+    return kExitAboveTolerance;
   }
   return 0;
 }

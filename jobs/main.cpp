@@ -11,7 +11,8 @@ namespace {
 
 using astroclear::jobs::RuntimeOptions;
 
-constexpr int kExitError = 1;
+using astroclear::jobs::kExitError;
+using astroclear::jobs::kExitUsage;
 
 void add_runtime_options(CLI::App* app, RuntimeOptions& r) {
   app->add_option("--device", r.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
@@ -69,6 +70,16 @@ int main(int argc, char** argv) {
     train_cmd->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
     train_cmd->add_option("--log-every", c.log_every, "progress line every N iterations");
   }
+  {
+    auto& c = train.checkpoint;
+    train_cmd->add_option("--resume", c.resume, "none, auto (latest valid checkpoint, else start fresh) or a checkpoint file");
+    train_cmd->add_option("--checkpoint-dir", c.directory, "checkpoint folder (default: OUTPUT without .fits, plus .checkpoints)");
+    train_cmd->add_option("--checkpoint-every", c.every, "checkpoint every N iterations (0: by time and at the end only)");
+    train_cmd->add_option("--checkpoint-minutes", c.minutes, "checkpoint every M minutes of wall time (0: not by time)");
+    train_cmd->add_option("--keep-checkpoints", c.keep, "checkpoints kept in the folder");
+    train_cmd->add_option("--test-kill-midway-at", c.kill_midway_at, "tests: die halfway through this iteration's checkpoint")
+        ->group("");
+  }
   add_runtime_options(train_cmd, train.runtime);
 
   astroclear::jobs::CoaddOptions coadd;
@@ -77,6 +88,10 @@ int main(int argc, char** argv) {
   coadd_cmd->add_option("--output,-o", coadd.output, "coadd (FITS)")->required();
   coadd_cmd->add_flag("--overwrite", coadd.overwrite, "replace an existing output");
   add_runtime_options(coadd_cmd, coadd.runtime);
+
+  astroclear::jobs::InspectOptions inspect;
+  CLI::App* inspect_cmd = app.add_subcommand("inspect", "print a checkpoint's iteration, loss, configuration, inputs and ranks");
+  inspect_cmd->add_option("checkpoint", inspect.path, "checkpoint file, or checkpoint folder (its latest valid one)")->required();
 
   astroclear::jobs::CompareOptions compare;
   CLI::App* compare_cmd = app.add_subcommand("compare", "relative L2 difference of two FITS images");
@@ -100,7 +115,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = env.rank() == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 2);
-    return code == 0 ? 0 : 2;
+    return code == 0 ? 0 : kExitUsage;
   }
 
   if (simulate_size > 0) sim.config.height = sim.config.width = simulate_size;
@@ -109,6 +124,7 @@ int main(int argc, char** argv) {
     if (*train_cmd) return astroclear::jobs::run_train(train, env);
     if (*coadd_cmd) return astroclear::jobs::run_coadd(coadd, env);
     if (*bench_cmd) return astroclear::jobs::run_bench(bench, env);
+    if (*inspect_cmd) return env.rank() == 0 ? astroclear::jobs::run_inspect(inspect) : 0;
     if (*compare_cmd) return env.rank() == 0 ? astroclear::jobs::run_compare(compare) : 0;
   } catch (const astroclear::CollectiveError& e) {
     // Every rank holds this error: rank 0 reports it once, all stop in order.

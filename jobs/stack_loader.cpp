@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sstream>
+
+#include "io/checksum.hpp"
 #include "io/exposure_reader.hpp"
 #include "jobs/tensor_image.hpp"
 #include "mpi/error.hpp"
@@ -38,10 +41,17 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
   LocalStack& stack = loaded.stack;
   stack.exposure_ids = plan.owners[comm.rank()];
   stack.total_exposures = static_cast<int>(plan.spec.exposures.size());
+  std::string local_checksums;
   comm.collectively([&] {
     std::vector<torch::Tensor> images, sigmas, good;
     for (int t : stack.exposure_ids) {
       io::ExposureData data = io::read_exposure(plan.spec.exposures[t], plan.spec);
+      io::Checksum sum;
+      sum.add(data.image.pixels);
+      sum.add(data.sigma.pixels);
+      sum.add(data.good);
+      sum.add(data.psf.pixels);
+      local_checksums += std::to_string(sum.value()) + " ";
       for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
       images.push_back(to_tensor(data.image));
       sigmas.push_back(to_tensor(data.sigma));
@@ -53,6 +63,10 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
     stack.sigmas = torch::stack(sigmas);
     stack.good = torch::stack(good);
   });
+  for (int r = 0; r < comm.size(); ++r) {
+    std::istringstream owned(comm.broadcast_string(local_checksums, r));
+    for (std::uint64_t value; owned >> value;) loaded.checksums.push_back(value);
+  }
   return loaded;
 }
 

@@ -24,11 +24,15 @@ struct LoadedStack {
   StackPlan plan;
   LocalStack stack;                          ///< calibrated, not yet normalised
   std::vector<io::HeaderCard> first_header;  ///< image header of exposure 0 (rank 0 only)
+  /// Per exposure, on every rank: checksum of the planes its owner read (image, sigma, good mask,
+  /// PSF); the input fingerprint that checkpoints carry.
+  std::vector<std::uint64_t> checksums;
 };
 
 /// Collective. Reads the manifest and every exposure's header (shapes must agree), partitions the
 /// exposures over the ranks, then each rank reads and validates only its own. Any failure on any
-/// rank raises CollectiveError on all ranks, before the first training collective.
+/// rank raises CollectiveError on all ranks, before the first training collective. Ends by
+/// sharing every exposure's checksum with every rank.
 LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
 
 }  // namespace astroclear::jobs

@@ -1,19 +1,44 @@
 // TrainConfig text form and validation.
 #include "src/config.hpp"
 
+#include <iomanip>
 #include <sstream>
 
 #include "mpi/error.hpp"
 
 namespace astroclear {
 
+namespace {
+
+/// The shortest decimal text that reads back as exactly `value`.
+std::string exact_text(double value) {
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::ostringstream out;
+    out << std::setprecision(digits) << value;
+    if (std::stod(out.str()) == value) return out.str();
+  }
+  return std::to_string(value);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> TrainConfig::settings() const {
+  std::string sizes;
+  for (std::size_t i = 0; i < kernel_sizes.size(); ++i) sizes += (i ? "," : "") + std::to_string(kernel_sizes[i]);
+  return {{"kernel_sizes", "[" + sizes + "]"},
+          {"huber_delta", exact_text(huber_delta)},
+          {"learning_rate", exact_text(learning_rate)},
+          {"iterations", std::to_string(iterations)},
+          {"seed", std::to_string(seed)},
+          {"init", init},
+          {"decoder", decoder},
+          {"fft_min_psf_size", std::to_string(fft_min_psf_size)}};
+}
+
 std::string TrainConfig::to_text() const {
-  std::ostringstream out;
-  out << "kernel_sizes=[";
-  for (std::size_t i = 0; i < kernel_sizes.size(); ++i) out << (i ? "," : "") << kernel_sizes[i];
-  out << "] huber_delta=" << huber_delta << " learning_rate=" << learning_rate << " iterations=" << iterations
-      << " seed=" << seed << " init=" << init << " decoder=" << decoder << " fft_min_psf_size=" << fft_min_psf_size;
-  return out.str();
+  std::string text;
+  for (const auto& [key, value] : settings()) text += (text.empty() ? "" : " ") + key + "=" + value;
+  return text;
 }
 
 void TrainConfig::validate() const {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace astroclear {
@@ -20,7 +21,10 @@ struct TrainConfig {
   int fft_min_psf_size = 11;      ///< auto: FFT when the largest PSF side is at least this
   int log_every = 50;
 
-  /// "key=value ..." on one line: the resolved configuration for logs and headers.
+  /// The resolved settings as (key, value text), in a fixed order: logs, headers, checkpoints.
+  /// Doubles are written in their shortest exact form, so text equality is value equality.
+  std::vector<std::pair<std::string, std::string>> settings() const;
+  /// "key=value ..." on one line.
   std::string to_text() const;
   /// Throws Error naming the option and value when a setting is out of range.
   void validate() const;

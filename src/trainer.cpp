@@ -1,12 +1,30 @@
 // Trainer: the training loop and its collectives (DESIGN.md section 2).
 #include "src/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <sstream>
+#include <type_traits>
 
 #include "mpi/all_reduce.hpp"
+#include "mpi/error.hpp"
 
 namespace astroclear {
 namespace {
+
+/// The key of a parameter in Adam's state map: the TensorImpl address as text in LibTorch 1.x
+/// (what c10::guts::to_string makes of a pointer), the address itself in LibTorch 2.x.
+template <class StateMap>
+typename StateMap::key_type adam_key(const StateMap&, const torch::Tensor& p) {
+  using Key = typename StateMap::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << p.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
 
 std::int64_t largest_psf_side(const std::vector<torch::Tensor>& psfs) {
   std::int64_t side = 1;
@@ -79,7 +97,8 @@ const std::vector<double>& Trainer::loss_history() {
   return loss_history_;
 }
 
-void Trainer::train(const std::function<void(const TrainProgress&)>& progress) {
+void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
+                    const std::function<bool(int)>& keep_going) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const int first = iteration_;
@@ -96,7 +115,65 @@ void Trainer::train(const std::function<void(const TrainProgress&)>& progress) {
       p.eta_seconds = p.ms_per_iteration * 1e-3 * (config_.iterations - iteration_);
       progress(p);
     }
+    if (keep_going && !keep_going(iteration_)) break;
   }
+}
+
+TrainerState Trainer::state() {
+  TrainerState s;
+  s.iteration = iteration_;
+  s.loss_history = loss_history();
+  const std::vector<torch::Tensor> replicated = encoder_->replicated_parameters();
+  auto& adam = optimizer_->state();
+  for (const auto& item : encoder_->named_parameters()) {
+    const torch::Tensor& p = item.value();
+    TensorState t;
+    t.name = item.key();
+    t.sharded = std::none_of(replicated.begin(), replicated.end(), [&](const auto& r) { return r.is_same(p); });
+    t.value = p.detach().to(torch::kCPU).clone();
+    const auto found = adam.find(adam_key(adam, p));
+    if (found == adam.end()) {  // no step taken yet: Adam starts from zero moments
+      t.exp_avg = torch::zeros_like(t.value);
+      t.exp_avg_sq = torch::zeros_like(t.value);
+    } else {
+      const auto& moments = static_cast<const torch::optim::AdamParamState&>(*found->second);
+      t.exp_avg = moments.exp_avg().to(torch::kCPU).clone();
+      t.exp_avg_sq = moments.exp_avg_sq().to(torch::kCPU).clone();
+      t.adam_step = moments.step();
+    }
+    s.tensors.push_back(std::move(t));
+  }
+  return s;
+}
+
+void Trainer::restore(const TrainerState& s) {
+  const auto named = encoder_->named_parameters();
+  if (named.size() != s.tensors.size()) {
+    throw Error("checkpoint holds " + std::to_string(s.tensors.size()) + " parameter tensors; this network has " +
+                std::to_string(named.size()));
+  }
+  torch::NoGradGuard no_grad;
+  auto& adam = optimizer_->state();
+  for (std::size_t i = 0; i < named.size(); ++i) {
+    const TensorState& t = s.tensors[i];
+    torch::Tensor p = named[i].value();
+    if (t.name != named[i].key() || t.value.sizes() != p.sizes()) {
+      throw Error("checkpoint tensor " + t.name + " " + c10::str(t.value.sizes()) + " does not fit this network's " +
+                  named[i].key() + " " + c10::str(p.sizes()));
+    }
+    p.copy_(t.value);
+    adam.erase(adam_key(adam, p));
+    if (t.adam_step > 0) {
+      auto moments = std::make_unique<torch::optim::AdamParamState>();
+      moments->step(t.adam_step);
+      moments->exp_avg(t.exp_avg.to(p.device()).clone());
+      moments->exp_avg_sq(t.exp_avg_sq.to(p.device()).clone());
+      adam[adam_key(adam, p)] = std::move(moments);
+    }
+  }
+  iteration_ = s.iteration;
+  pending_losses_.clear();
+  loss_history_ = s.loss_history;
 }
 
 torch::Tensor Trainer::latent() {

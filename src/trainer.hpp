@@ -25,6 +25,21 @@ struct TrainProgress {
   double eta_seconds = 0.0;
 };
 
+/// One trained tensor of this rank with its Adam state, as CPU copies (checkpoints).
+struct TensorState {
+  std::string name;
+  bool sharded = true;  ///< axis 0 = this rank's exposures, in exposure_ids order; false = replicated
+  torch::Tensor value, exp_avg, exp_avg_sq;
+  std::int64_t adam_step = 0;
+};
+
+/// What a checkpoint takes from one rank's trainer and gives back to it (DESIGN.md section 3).
+struct TrainerState {
+  int iteration = 0;
+  std::vector<double> loss_history;
+  std::vector<TensorState> tensors;  ///< in the encoder's parameter order
+};
+
 /// Trains one shared encoder on the exposures of `stack` (this rank's), all-reducing with `comm`.
 /// On one process `comm` is a communicator of size 1 and every collective returns at once.
 class Trainer {
@@ -32,8 +47,10 @@ class Trainer {
   /// `stack` must be normalised (LocalStack::normalise) and on `device`.
   Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device);
 
-  /// Runs the remaining iterations up to config.iterations. Collective.
-  void train(const std::function<void(const TrainProgress&)>& progress = {});
+  /// Runs the remaining iterations up to config.iterations. Collective. After every iteration
+  /// `keep_going(iteration)` (when given; it must answer the same on every rank) may stop early.
+  void train(const std::function<void(const TrainProgress&)>& progress = {},
+             const std::function<bool(int)>& keep_going = {});
   /// One iteration: compute_gradients() then Adam. Collective.
   void step();
   /// Forward, loss, backward and the all-reduce of the replicated gradients, leaving every
@@ -47,6 +64,12 @@ class Trainer {
   torch::Tensor latent();
   /// Chi residuals good * (y - yhat) / sigma of this rank's exposures, (n, H, W), on the CPU. Collective.
   torch::Tensor chi_residuals();
+
+  /// Copies of every parameter, Adam moment and step, the iteration and the loss history.
+  TrainerState state();
+  /// Continues from `state` (this rank's exposures): after it the next step() is exactly the one
+  /// the run that saved it would have taken. Throws Error when names or shapes differ.
+  void restore(const TrainerState& state);
 
   const PsfDecoder& decoder() const { return decoder_; }
   Encoder& encoder() { return encoder_; }

@@ -1,0 +1,84 @@
+// The checkpoint format (HDF5): what a run needs to continue exactly, on any number of ranks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace astroclear::io {
+
+// Note [checkpoint layout]: DESIGN.md section 3, documented for h5py users in the README.
+//   /                 attrs format, format_version, iteration, ranks, created_utc, astroclear_version,
+//                     checksum (over every attribute and every dataset's checksum)
+//   /config           attrs: the resolved configuration, one string per setting
+//   /inputs           attrs manifest, height, width, flux_unit
+//   /inputs/files     (n) strings: each exposure's file, in manifest order
+//   /inputs/psfs      (n) strings
+//   /inputs/checksums (n) uint64: checksum of the pixels read (image, sigma, good mask, PSF)
+//   /loss_history     (iteration) float64
+//   /latent           (H, W) float32, calibrated flux: for inspection, not needed to resume
+//   /parameters/NAME  float32, axis 0 = exposure (attr sharded = 1) or replicated (sharded = 0);
+//                     attrs adam_step
+//   /adam/exp_avg/NAME, /adam/exp_avg_sq/NAME: Adam's moments, same shapes
+// Every dataset carries attr checksum (Note [checksum]) of its values.
+
+inline constexpr const char* kCheckpointFormat = "astroclear-checkpoint";
+inline constexpr std::int64_t kCheckpointVersion = 1;
+
+/// A row-major float array.
+struct FloatArray {
+  std::vector<std::int64_t> shape;
+  std::vector<float> values;
+};
+
+/// One trained tensor over all exposures, with its Adam state.
+struct CheckpointTensor {
+  std::string name;
+  bool sharded = true;  ///< axis 0 = global exposure index; false = replicated on every rank
+  FloatArray value, exp_avg, exp_avg_sq;
+  std::int64_t adam_step = 0;
+};
+
+/// One input exposure as the writing run read it.
+struct CheckpointInput {
+  std::string file;
+  std::string psf;
+  std::uint64_t checksum = 0;
+};
+
+/// Everything in a checkpoint file.
+struct Checkpoint {
+  std::int64_t iteration = 0;
+  std::int64_t ranks = 0;  ///< ranks of the run that wrote it
+  std::string created_utc;
+  std::string software_version;
+  std::vector<std::pair<std::string, std::string>> config;  ///< resolved settings, in order
+  std::vector<double> loss_history;
+  std::string manifest;
+  std::int64_t height = 0, width = 0;
+  double flux_unit = 1.0;
+  std::vector<CheckpointInput> inputs;
+  std::vector<CheckpointTensor> tensors;
+  FloatArray latent;  ///< empty when read without it
+
+  /// The value of a config setting, or "" when it is not there.
+  std::string setting(const std::string& key) const;
+};
+
+/// Writes `checkpoint` to a new file at `path`. `midway` (tests only) runs after the parameters
+/// are written and before the rest, to stop a process in the middle of a write.
+void write_checkpoint_file(const std::string& path, const Checkpoint& checkpoint,
+                           const std::function<void()>& midway = {});
+
+/// Reads a checkpoint and verifies it: format and version, every dataset's checksum, the header
+/// checksum, and the shapes. Throws Error naming the file and what is wrong ("truncated or not
+/// HDF5", "dataset /parameters/x: checksum ... does not match", ...). Skips /latent's values
+/// unless `with_latent` (its checksum is still part of the header's).
+Checkpoint read_checkpoint_file(const std::string& path, bool with_latent = false);
+
+/// The header of a checkpoint as `astroclear inspect` prints it.
+std::string describe_checkpoint(const Checkpoint& checkpoint);
+
+}  // namespace astroclear::io

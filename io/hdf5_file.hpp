@@ -1,0 +1,65 @@
+// Hdf5File: the one owner of an HDF5 file handle, with typed reads and writes of datasets and attributes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace astroclear::io {
+
+/// Move-only owner of an open HDF5 file (only io/ sees hid_t). Paths are HDF5 paths ("/adam/step");
+/// groups are created on the way. Every failure throws Error naming the file, the object and the
+/// innermost HDF5 message; HDF5's own error printing is switched off.
+class Hdf5File {
+ public:
+  /// Creates a new file; fails if it exists.
+  static Hdf5File create(const std::string& path);
+  /// Opens an existing file read-only.
+  static Hdf5File open(const std::string& path);
+
+  Hdf5File(Hdf5File&& other) noexcept;
+  Hdf5File& operator=(Hdf5File&& other) noexcept;
+  Hdf5File(const Hdf5File&) = delete;
+  Hdf5File& operator=(const Hdf5File&) = delete;
+  ~Hdf5File();
+
+  const std::string& path() const { return path_; }
+
+  /// Creates a group (and its missing parents).
+  void create_group(const std::string& group);
+  void write(const std::string& dataset, const std::vector<std::int64_t>& shape, const std::vector<float>& values);
+  void write(const std::string& dataset, const std::vector<double>& values);
+  void write(const std::string& dataset, const std::vector<std::uint64_t>& values);
+  void write(const std::string& dataset, const std::vector<std::string>& values);
+
+  /// Shape of a dataset; throws when it does not exist.
+  std::vector<std::int64_t> shape(const std::string& dataset);
+  std::vector<float> read_floats(const std::string& dataset);
+  std::vector<double> read_doubles(const std::string& dataset);
+  std::vector<std::uint64_t> read_uint64s(const std::string& dataset);
+  std::vector<std::string> read_strings(const std::string& dataset);
+
+  /// Scalar attributes of a group or dataset ("/" is the root group).
+  void write_attribute(const std::string& object, const std::string& name, const std::string& value);
+  void write_attribute(const std::string& object, const std::string& name, std::int64_t value);
+  void write_attribute(const std::string& object, const std::string& name, std::uint64_t value);
+  void write_attribute(const std::string& object, const std::string& name, double value);
+  std::string read_string_attribute(const std::string& object, const std::string& name);
+  std::int64_t read_int_attribute(const std::string& object, const std::string& name);
+  std::uint64_t read_uint64_attribute(const std::string& object, const std::string& name);
+  double read_double_attribute(const std::string& object, const std::string& name);
+  /// Names of a group's attributes, in name order.
+  std::vector<std::string> attribute_names(const std::string& object);
+
+  /// Flushes to the operating system and closes; errors throw (the destructor only logs).
+  void close();
+
+ private:
+  Hdf5File(std::string path, std::int64_t id) : path_(std::move(path)), id_(id) {}
+  std::string where(const std::string& object) const { return path_ + ":" + object; }
+
+  std::string path_;
+  std::int64_t id_ = -1;  ///< hid_t
+};
+
+}  // namespace astroclear::io

@@ -1,0 +1,154 @@
+// Gathering, checking and restoring checkpoints across ranks (Note [checkpoint gather]).
+#include "jobs/checkpointing.hpp"
+
+#include "io/checksum.hpp"
+#include "jobs/clock_text.hpp"
+#include "mpi/error.hpp"
+
+namespace astroclear::jobs {
+namespace {
+
+io::FloatArray to_array(const torch::Tensor& t) {
+  torch::Tensor c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  io::FloatArray a;
+  a.shape.assign(c.sizes().begin(), c.sizes().end());
+  a.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return a;
+}
+
+torch::Tensor to_tensor(const io::FloatArray& a) {
+  return torch::from_blob(const_cast<float*>(a.values.data()), a.shape, torch::kFloat32).clone();
+}
+
+}  // namespace
+
+io::Checkpoint gather_checkpoint(Trainer& trainer, const LoadedStack& loaded, const TrainConfig& config,
+                                 const std::string& software_version, mpi::Communicator& comm) {
+  TrainerState state = trainer.state();
+  torch::Tensor latent = trainer.latent();  // collective
+  const auto& owners = loaded.plan.owners;
+  const auto n = static_cast<std::int64_t>(loaded.plan.spec.exposures.size());
+  io::Checkpoint c;
+  // Rank 0 assembles each sharded tensor in global exposure order; the others send their rows.
+  std::vector<torch::Tensor> global;  // value, exp_avg, exp_avg_sq per tensor (rank 0)
+  for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+    const TensorState& t = state.tensors[i];
+    const torch::Tensor parts[3] = {t.value, t.exp_avg, t.exp_avg_sq};
+    for (int kind = 0; kind < 3; ++kind) {
+      const int tag = static_cast<int>(3 * i) + kind;
+      torch::Tensor local = parts[kind].contiguous();
+      if (!t.sharded) {
+        if (comm.rank() == 0) global.push_back(local);
+        continue;
+      }
+      if (comm.rank() != 0) {
+        comm.send(local.data_ptr<float>(), local.numel(), 0, tag);
+        continue;
+      }
+      std::vector<std::int64_t> shape(local.sizes().begin(), local.sizes().end());
+      shape[0] = n;
+      torch::Tensor all = torch::empty(shape);
+      for (int r = 0; r < comm.size(); ++r) {
+        if (owners[r].empty()) continue;
+        torch::Tensor rows = r == 0 ? local : torch::empty({static_cast<std::int64_t>(owners[r].size()), all[0].numel()});
+        if (r != 0) comm.receive(rows.data_ptr<float>(), rows.numel(), r, tag);
+        rows = rows.reshape({static_cast<std::int64_t>(owners[r].size()), -1});
+        for (std::size_t k = 0; k < owners[r].size(); ++k) {
+          all[owners[r][k]].view({-1}).copy_(rows[static_cast<std::int64_t>(k)]);
+        }
+      }
+      global.push_back(all);
+    }
+  }
+  if (comm.rank() != 0) return c;
+
+  c.iteration = state.iteration;
+  c.ranks = comm.size();
+  c.created_utc = utc_now();
+  c.software_version = software_version;
+  c.config = config.settings();
+  c.loss_history = state.loss_history;
+  c.manifest = loaded.plan.spec.source;
+  c.height = loaded.plan.height;
+  c.width = loaded.plan.width;
+  c.flux_unit = loaded.stack.flux_unit;
+  for (std::int64_t t = 0; t < n; ++t) {
+    const auto& spec = loaded.plan.spec.exposures[t];
+    c.inputs.push_back({spec.label(), spec.psf, loaded.checksums[t]});
+  }
+  for (std::size_t i = 0; i < state.tensors.size(); ++i) {
+    io::CheckpointTensor t;
+    t.name = state.tensors[i].name;
+    t.sharded = state.tensors[i].sharded;
+    t.adam_step = state.tensors[i].adam_step;
+    t.value = to_array(global[3 * i]);
+    t.exp_avg = to_array(global[3 * i + 1]);
+    t.exp_avg_sq = to_array(global[3 * i + 2]);
+    c.tensors.push_back(std::move(t));
+  }
+  c.latent = to_array(latent);
+  return c;
+}
+
+std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::string& path, const LoadedStack& loaded,
+                                          const TrainConfig& config) {
+  const auto& exposures = loaded.plan.spec.exposures;
+  const std::string refuse = path + " is a checkpoint of other inputs: ";
+  if (c.inputs.size() != exposures.size()) {
+    throw Error(refuse + std::to_string(c.inputs.size()) + " exposures, but " + loaded.plan.spec.source + " lists " +
+                std::to_string(exposures.size()));
+  }
+  if (c.height != loaded.plan.height || c.width != loaded.plan.width) {
+    throw Error(refuse + io::shape_text(c.height, c.width) + " px, but the stack is " +
+                io::shape_text(loaded.plan.height, loaded.plan.width));
+  }
+  std::vector<std::string> notes;
+  for (std::size_t t = 0; t < exposures.size(); ++t) {
+    if (c.inputs[t].checksum != loaded.checksums[t]) {
+      throw Error(refuse + "exposure " + std::to_string(t) + " (" + exposures[t].label() + ") has pixel checksum " +
+                  io::checksum_text(loaded.checksums[t]) + ", the checkpoint's " + c.inputs[t].file + " had " +
+                  io::checksum_text(c.inputs[t].checksum));
+    }
+    if (c.inputs[t].file != exposures[t].label()) {
+      notes.push_back("exposure " + std::to_string(t) + " was " + c.inputs[t].file + ", now " + exposures[t].label() +
+                      " (same pixels)");
+    }
+  }
+  for (const auto& [key, value] : config.settings()) {
+    const std::string saved = c.setting(key);
+    if (saved == value) continue;
+    if (key == "iterations" || key == "decoder" || key == "fft_min_psf_size") {
+      notes.push_back(key + " was " + saved + ", now " + value);
+      continue;
+    }
+    throw Error(path + " was written with " + key + "=" + saved + "; this run asks for " + key + "=" + value +
+                ": an incompatible configuration (resume with the same " + key + ", or start over without --resume)");
+  }
+  return notes;
+}
+
+void restore_checkpoint(const io::Checkpoint& c, Trainer& trainer, const LoadedStack& loaded) {
+  const std::vector<int>& mine = loaded.stack.exposure_ids;
+  torch::Tensor rows = torch::tensor(std::vector<std::int64_t>(mine.begin(), mine.end()), torch::kInt64);
+  TrainerState state;
+  state.iteration = static_cast<int>(c.iteration);
+  state.loss_history = c.loss_history;
+  for (const auto& t : c.tensors) {
+    TensorState s;
+    s.name = t.name;
+    s.sharded = t.sharded;
+    s.adam_step = t.adam_step;
+    s.value = to_tensor(t.value);
+    s.exp_avg = to_tensor(t.exp_avg);
+    s.exp_avg_sq = to_tensor(t.exp_avg_sq);
+    if (t.sharded) {
+      s.value = s.value.index_select(0, rows);
+      s.exp_avg = s.exp_avg.index_select(0, rows);
+      s.exp_avg_sq = s.exp_avg_sq.index_select(0, rows);
+    }
+    state.tensors.push_back(std::move(s));
+  }
+  trainer.restore(state);
+}
+
+}  // namespace astroclear::jobs
