@@ -109,6 +109,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--iterations", bench.iterations, "timed iterations (median reported)");
   bench_cmd->add_option("--json", bench.json, "also write JSON lines to this file");
   bench_cmd->add_option("--work-dir", bench.work_dir, "folder for the temporary simulated stacks");
+  bench_cmd->add_option("--reference", bench.reference,
+                        "also run this reference_acn.py (plain PyTorch) on the same stacks and print the ratio");
+  bench_cmd->add_option("--python", bench.python, "the Python with torch, astropy and numpy for --reference");
   add_runtime_options(bench_cmd, bench.runtime);
 
   try {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "mpi/all_reduce.hpp"
+#include "src/depthwise_conv.hpp"
 
 namespace astroclear {
 namespace {
@@ -80,12 +81,12 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
 }
 
 torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
-  const std::int64_t n = images.size(0), pad = kernel_sizes[b] / 2;
+  const std::int64_t pad = kernel_sizes[b] / 2;
   torch::Tensor x = images.unsqueeze(0);
   if (pad > 0) {
     x = torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect));
   }
-  return torch::relu(torch::conv2d(x, depthwise_weight[b], depthwise_bias[b], torch::IntArrayRef{1, 1}, torch::IntArrayRef{0, 0}, torch::IntArrayRef{1, 1}, n));
+  return torch::relu(depthwise_conv2d(x, depthwise_weight[b], depthwise_bias[b]));
 }
 
 torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {

@@ -1,6 +1,8 @@
 // Trainer: the training loop and its collectives (DESIGN.md section 2).
 #include "src/trainer.hpp"
 
+#include <torch/cuda.h>
+
 #include <algorithm>
 #include <chrono>
 #include <sstream>
@@ -46,7 +48,8 @@ Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Commun
       comm_(comm),
       encoder_(stack.exposure_ids, stack.total_exposures, config),
       decoder_(stack.psfs, stack.height(), stack.width(), choose_decoder(config, largest_psf_side(stack.psfs)),
-               device) {
+               device),
+      device_(device) {
   config_.validate();
   encoder_->to(device);
   if (config_.init == "identity") {
@@ -64,17 +67,39 @@ Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Commun
                                                     torch::optim::AdamOptions(config_.learning_rate));
 }
 
+void Trainer::profile_stages(bool on) {
+  profiling_ = on;
+  stages_ = StageSeconds{};
+}
+
+void Trainer::mark(double& stage) {
+  if (!profiling_) return;
+  if (device_.is_cuda()) torch::cuda::synchronize();
+  const auto now = std::chrono::steady_clock::now();
+  stage += std::chrono::duration<double>(now - mark_).count();
+  mark_ = now;
+}
+
 void Trainer::step() {
   pending_losses_.push_back(compute_gradients());
   optimizer_->step();
+  mark(stages_.optimizer);
+  if (profiling_) ++stages_.iterations;
   ++iteration_;
 }
 
 torch::Tensor Trainer::compute_gradients() {
+  double ignored = 0;
+  mark(ignored);  // the stages start here
   optimizer_->zero_grad();
   torch::Tensor x = encoder_->forward(stack_.images, comm_);
-  torch::Tensor loss = terms_.sum(decoder_.forward(x)) / stack_.good_pixels;
+  mark(stages_.encoder_forward);
+  torch::Tensor yhat = decoder_.forward(x);
+  mark(stages_.decoder_forward);
+  torch::Tensor loss = terms_.sum(yhat) / stack_.good_pixels;
+  mark(stages_.loss);
   loss.backward();
+  mark(stages_.backward);
   // One small all-reduce per iteration: the loss and the gradients of the replicated parameters.
   std::vector<torch::Tensor> parts{loss.detach().view({1})};
   for (const auto& p : encoder_->replicated_parameters()) parts.push_back(p.grad().view({-1}));
@@ -85,6 +110,7 @@ torch::Tensor Trainer::compute_gradients() {
     p.mutable_grad().view({-1}).copy_(buffer.narrow(0, offset, p.numel()));
     offset += p.numel();
   }
+  mark(stages_.reduce);
   return buffer[0];
 }
 

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -23,6 +24,14 @@ struct TrainProgress {
   double loss = 0.0;   ///< global loss of the latest iteration
   double ms_per_iteration = 0.0;
   double eta_seconds = 0.0;
+};
+
+/// Seconds spent in each stage of the iterations run with profiling on (Trainer::profile_stages).
+/// Communication is inside encoder_forward and backward (the image all-reduces) and reduce (the
+/// loss and the replicated gradients); Communicator::stats() has it on its own.
+struct StageSeconds {
+  double encoder_forward = 0, decoder_forward = 0, loss = 0, backward = 0, reduce = 0, optimizer = 0;
+  int iterations = 0;
 };
 
 /// One trained tensor of this rank with its Adam state, as CPU copies (checkpoints).
@@ -71,6 +80,11 @@ class Trainer {
   /// the run that saved it would have taken. Throws Error when names or shapes differ.
   void restore(const TrainerState& state);
 
+  /// With profiling on, every stage waits for the device before its time is taken (slower: for
+  /// benchmarks only). Resets the accumulated times.
+  void profile_stages(bool on);
+  const StageSeconds& stage_seconds() const { return stages_; }
+
   const PsfDecoder& decoder() const { return decoder_; }
   Encoder& encoder() { return encoder_; }
   torch::optim::Adam& optimizer() { return *optimizer_; }
@@ -86,6 +100,12 @@ class Trainer {
   int iteration_ = 0;
   std::vector<torch::Tensor> pending_losses_;  ///< device scalars not yet read back
   std::vector<double> loss_history_;
+  torch::Device device_;
+  bool profiling_ = false;
+  StageSeconds stages_;
+  std::chrono::steady_clock::time_point mark_;
+  /// Profiling: waits for the device and adds the time since the last mark to `stage`.
+  void mark(double& stage);
 };
 
 /// The decoder a configuration picks for PSFs whose largest side is `psf_size`.

@@ -5,6 +5,7 @@
 #include "mpi/communicator.hpp"
 #include "mpi/error.hpp"
 #include "mpi/partition.hpp"
+#include "src/depthwise_conv.hpp"
 #include "src/encoder.hpp"
 #include "src/huber_loss.hpp"
 #include "src/psf_decoder.hpp"
@@ -136,6 +137,29 @@ TEST(Encoder, ParametersDependOnTheExposureNotOnTheSplit) {
   }
   EXPECT_TRUE(torch::equal(whole->pointwise_weight.narrow(0, 3, 2), part->pointwise_weight));
   EXPECT_TRUE(torch::equal(whole->pointwise_bias, part->pointwise_bias));
+}
+
+TEST(DepthwiseConv, FastCpuGradientsEqualLibTorchs) {
+  // Note [depthwise weight gradient]: the hand-written weight and bias gradients against
+  // LibTorch's own convolution backward, for every branch size and a non-square image.
+  torch::manual_seed(3);
+  for (std::int64_t k : {1, 3, 5, 7}) {
+    torch::Tensor padded = torch::randn({1, 4, 37 + k - 1, 53 + k - 1});
+    torch::Tensor weight = torch::randn({4, 1, k, k}, torch::requires_grad());
+    torch::Tensor bias = torch::randn({4}, torch::requires_grad());
+    torch::Tensor upstream = torch::randn({1, 4, 37, 53});
+    torch::Tensor ours = depthwise_conv2d(padded, weight, bias);
+    (ours * upstream).sum().backward();
+    const torch::Tensor grad_weight = weight.grad().clone(), grad_bias = bias.grad().clone();
+    weight.mutable_grad().zero_();
+    bias.mutable_grad().zero_();
+    torch::Tensor theirs = torch::conv2d(padded, weight, bias, torch::IntArrayRef{1, 1}, torch::IntArrayRef{0, 0},
+                                         torch::IntArrayRef{1, 1}, 4);
+    (theirs * upstream).sum().backward();
+    EXPECT_TRUE(torch::equal(ours, theirs)) << "k = " << k << ": the forward is LibTorch's";
+    EXPECT_LT(((grad_weight - weight.grad()).norm() / weight.grad().norm()).item<double>(), 1e-5) << "k = " << k;
+    EXPECT_LT(((grad_bias - bias.grad()).norm() / bias.grad().norm()).item<double>(), 1e-5) << "k = " << k;
+  }
 }
 
 TEST(Partition, BalancedContiguousDeterministic) {

@@ -1,0 +1,21 @@
+// Depthwise convolution of fixed inputs with a fast CPU weight gradient (issue 6: the CPU hot spot).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace astroclear {
+
+// Note [depthwise weight gradient]: profiling the encoder on CPUs (LibTorch 1.13, oneDNN) shows
+// the depthwise convolutions' backward taking about two thirds of an iteration: oneDNN runs the
+// forward, but the weight gradient falls back to a slow generic path. The inputs are the
+// exposures, which need no gradient, so the backward needs only dL/dw[c,i,j] = sum_p g[c,p] *
+// x[c,p+(i,j)] and dL/db[c] = sum_p g[c,p]. depthwise_conv2d computes those with one pass per
+// channel over the image, the k x k row dot products running from L1, channels in parallel
+// (deterministic: each channel's sums always run in the same order, whatever the thread count).
+// On CUDA it is plain torch::conv2d (cuDNN is fast there).
+
+/// Depthwise convolution (groups = channels, no padding) of `padded` (1, n, H + k - 1, W + k - 1),
+/// which must not require a gradient, with `weight` (n, 1, k, k) and `bias` (n): (1, n, H, W).
+torch::Tensor depthwise_conv2d(const torch::Tensor& padded, const torch::Tensor& weight, const torch::Tensor& bias);
+
+}  // namespace astroclear
