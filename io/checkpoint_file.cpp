@@ -62,10 +62,11 @@ std::uint64_t header_checksum(const Checkpoint& c, const DatasetSums& sums) {
   return sum.value();
 }
 
-std::string join_names(const std::vector<CheckpointTensor>& tensors) {
-  std::string names;
-  for (const auto& t : tensors) names += (names.empty() ? "" : " ") + t.name;
-  return names;
+/// Names joined by spaces (attributes that list datasets or settings); split_names reverses it.
+std::string join_names(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : " ") + name;
+  return text;
 }
 
 std::vector<std::string> split_names(const std::string& text) {
@@ -138,7 +139,9 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
     f.write_attribute(name, "adam_step", t.adam_step);
     sums.tensors.push_back(checksum_of(t.value.values));
   }
-  f.write_attribute("/parameters", "names", join_names(c.tensors));
+  std::vector<std::string> names;
+  for (const auto& t : c.tensors) names.push_back(t.name);
+  f.write_attribute("/parameters", "names", join_names(names));
   if (midway) midway();
   for (const auto& t : c.tensors) {
     write_array(f, "/adam/exp_avg/" + t.name, t.exp_avg);
@@ -155,11 +158,7 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
     f.write_attribute("/config", key, value);
     keys.push_back(key);
   }
-  f.write_attribute("/config", "keys", [&] {
-    std::string text;
-    for (const auto& k : keys) text += (text.empty() ? "" : " ") + k;
-    return text;
-  }());
+  f.write_attribute("/config", "keys", join_names(keys));
   f.write_attribute("/", "checksum", header_checksum(c, sums));
   f.close();
 }

@@ -22,10 +22,10 @@ torch::Tensor to_tensor(const io::FloatArray& a) {
 
 }  // namespace
 
-io::Checkpoint gather_checkpoint(Trainer& trainer, const LoadedStack& loaded, const TrainConfig& config,
-                                 const std::string& software_version, mpi::Communicator& comm) {
+io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, const LoadedStack& loaded,
+                                 const TrainConfig& config, const std::string& software_version,
+                                 mpi::Communicator& comm) {
   TrainerState state = trainer.state();
-  torch::Tensor latent = trainer.latent();  // collective
   const auto& owners = loaded.plan.owners;
   const auto n = static_cast<std::int64_t>(loaded.plan.spec.exposures.size());
   io::Checkpoint c;

@@ -17,9 +17,10 @@ namespace astroclear::jobs {
 // build to an MPI-enabled HDF5. The latent image, the one large dataset, is already on every rank.
 
 /// Collective. The full checkpoint on rank 0 (parameters and Adam moments of every exposure in
-/// global order, the latent image, inputs and configuration); on other ranks an empty one.
-io::Checkpoint gather_checkpoint(Trainer& trainer, const LoadedStack& loaded, const TrainConfig& config,
-                                 const std::string& software_version, mpi::Communicator& comm);
+/// global order, `latent` = trainer.latent(), inputs and configuration); on other ranks an empty one.
+io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, const LoadedStack& loaded,
+                                 const TrainConfig& config, const std::string& software_version,
+                                 mpi::Communicator& comm);
 
 /// Throws Error when `checkpoint` (read from `path`) is of other inputs (exposure count, shape or
 /// pixel checksums differ) or of an incompatible configuration (kernel sizes, Huber delta,

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include "io/checkpoint_store.hpp"
 #include "io/fits_output.hpp"
@@ -88,22 +89,19 @@ std::string default_checkpoint_directory(const std::string& output) {
   return (fits ? output.substr(0, output.size() - suffix.size()) : output) + ".checkpoints";
 }
 
-/// Picks the checkpoint to resume from (rank 0): "" to start fresh. Refuses an explicit file that
-/// does not read back whole, and a checkpoint of other inputs or configuration.
-std::string choose_checkpoint(const CheckpointOptions& options, const io::CheckpointStore& store) {
-  if (options.resume == "none") return "";
+/// Picks and reads the checkpoint to resume from (rank 0); nullopt to start fresh. Refuses an
+/// explicit file that does not read back whole.
+std::optional<io::CheckpointStore::Loaded> choose_checkpoint(const CheckpointOptions& options,
+                                                             const io::CheckpointStore& store) {
+  if (options.resume == "none") return std::nullopt;
   if (options.resume != "auto") {
-    io::read_checkpoint_file(options.resume);  // throws naming the file and what is wrong
-    return options.resume;
+    return io::CheckpointStore::Loaded{options.resume, io::read_checkpoint_file(options.resume)};  // throws naming the file
   }
   std::vector<std::string> skipped;
-  const auto found = store.load_latest(skipped);
+  auto found = store.load_latest(skipped);
   for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
-  if (!found) {
-    spdlog::info("resume auto: no usable checkpoint in {}, starting fresh", store.directory());
-    return "";
-  }
-  return found->path;
+  if (!found) spdlog::info("resume auto: no usable checkpoint in {}, starting fresh", store.directory());
+  return found;
 }
 
 }  // namespace
@@ -115,11 +113,12 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   const CheckpointOptions& checkpointing = options.checkpoint;
   const std::string checkpoint_dir =
       checkpointing.directory.empty() ? default_checkpoint_directory(options.output) : checkpointing.directory;
+  // The clamp only keeps the constructor from throwing outside the collective check below.
   const io::CheckpointStore store(checkpoint_dir, std::max(checkpointing.keep, 1));
   // Everything that can be refused is refused before any work.
   comm.collectively([&] {
     config.validate();
-    io::CheckpointStore(checkpoint_dir, checkpointing.keep);  // validates keep
+    if (checkpointing.keep < 1) throw Error("--keep-checkpoints: must be >= 1, got " + std::to_string(checkpointing.keep));
     if (checkpointing.every < 0) throw Error("--checkpoint-every: must be >= 0, got " + std::to_string(checkpointing.every));
     if (checkpointing.minutes < 0) throw Error("--checkpoint-minutes: must be >= 0, got " + std::to_string(checkpointing.minutes));
     io::check_output_path(options.output, options.overwrite);
@@ -151,25 +150,27 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
                  std::max(decoder.kernel_height(), decoder.kernel_width()));
   }
 
-  // Resume: rank 0 picks and checks the checkpoint, then every rank reads its own rows of it.
+  // Resume: rank 0 picks, reads and checks the checkpoint; the other ranks then read the same
+  // file, and every rank takes its own exposures' rows of it.
   std::string resume_from;
+  io::Checkpoint checkpoint;
   comm.collectively([&] {
     for (const auto& path : store.remove_stale_temporaries()) spdlog::warn("removed {}, left by an interrupted write", path);
     if (checkpointing.resume == "none" && options.overwrite) {
       const int removed = store.clear();
       if (removed > 0) spdlog::info("--overwrite: removed {} earlier checkpoint file(s) from {}", removed, checkpoint_dir);
     }
-    resume_from = choose_checkpoint(checkpointing, store);
-    if (!resume_from.empty()) {
-      for (const auto& note : check_compatible(io::read_checkpoint_file(resume_from), resume_from, loaded, config)) {
+    if (auto chosen = choose_checkpoint(checkpointing, store)) {
+      for (const auto& note : check_compatible(chosen->checkpoint, chosen->path, loaded, config)) {
         spdlog::info("resume: {}", note);
       }
+      resume_from = chosen->path;
+      checkpoint = std::move(chosen->checkpoint);
     }
   }, comm.rank() == 0);
   resume_from = comm.broadcast_string(resume_from, 0);
   if (!resume_from.empty()) {
-    io::Checkpoint checkpoint;
-    comm.collectively([&] { checkpoint = io::read_checkpoint_file(resume_from); });
+    comm.collectively([&] { checkpoint = io::read_checkpoint_file(resume_from); }, comm.rank() != 0);
     restore_checkpoint(checkpoint, trainer, loaded);
     if (comm.rank() == 0) {
       spdlog::info("resumed from {} at iteration {} (loss {:.6f}, written by {} rank(s))", resume_from,
@@ -181,9 +182,9 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   using Clock = std::chrono::steady_clock;
   auto last_checkpoint = Clock::now();
   int saved_iteration = resume_from.empty() ? -1 : trainer.iteration();
-  const auto save_checkpoint = [&] {
+  const auto save_checkpoint = [&](const torch::Tensor& latent) {
     const auto start = Clock::now();
-    io::Checkpoint checkpoint = gather_checkpoint(trainer, loaded, config, ASTROCLEAR_VERSION, comm);
+    io::Checkpoint checkpoint = gather_checkpoint(trainer, latent, loaded, config, ASTROCLEAR_VERSION, comm);
     const auto gathered = Clock::now();
     comm.collectively([&] {
       const auto midway = [&] {
@@ -215,7 +216,7 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
       if (comm.rank() == 0) spdlog::warn("{} received: checkpointing at iteration {} and stopping", signal_name(stopped_by), iteration);
       return false;
     }
-    if (flags[0] != 0) save_checkpoint();
+    if (flags[0] != 0) save_checkpoint(trainer.latent());
     return true;
   };
 
@@ -227,7 +228,8 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
                    p.ms_per_iteration, format_duration(p.eta_seconds));
     }
   }, keep_going);
-  if (trainer.iteration() != saved_iteration) save_checkpoint();
+  torch::Tensor latent = trainer.latent();  // the final checkpoint's and the output's
+  if (trainer.iteration() != saved_iteration) save_checkpoint(latent);
   if (stopped_by != 0) {
     if (comm.rank() == 0) {
       spdlog::warn("stopped at iteration {}/{}: not finished; run again with --resume auto to continue (exit {})",
@@ -242,7 +244,6 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
                  trainer.iteration(), first_iteration);
   }
 
-  torch::Tensor latent = trainer.latent();
   torch::Tensor coadd;
   if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(stack, comm);
   std::vector<torch::Tensor> residuals;
