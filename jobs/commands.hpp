@@ -6,6 +6,7 @@
 
 #include "mpi/mpi_environment.hpp"
 #include "src/config.hpp"
+#include "src/richardson_lucy.hpp"
 #include "src/simulator.hpp"
 
 namespace astroclear::jobs {
@@ -53,6 +54,33 @@ struct CoaddOptions {
   RuntimeOptions runtime;
 };
 
+struct RichardsonLucyOptions {
+  std::string manifest;
+  std::string output;
+  bool overwrite = false;
+  RichardsonLucyConfig config;
+  std::string decoder = "auto";  ///< PSF convolution, as train's --decoder
+  RuntimeOptions runtime;
+};
+
+struct EvaluateOptions {
+  std::vector<std::string> results;  ///< images to score (positional)
+  std::vector<std::string> compare;  ///< more images, scored side by side
+  std::string truth_dir;             ///< holds truth.fits and truth_catalog.csv
+  std::string hdu;                   ///< EXTNAME; empty = the first image HDU
+  std::string reconvolve = "auto";   ///< auto (latent images only), yes or no
+  double threshold = 0;              ///< absolute; 0 = threshold_sigma x NOISECOA of truth.fits
+  double threshold_sigma = 1.5;
+  int min_area = 5;
+  int border = 8;
+  double match_radius = 0;     ///< pixels; 0 = the target PSF's FWHM
+  double aperture = 0;         ///< diameter, pixels; 0 = 4 x the target FWHM
+  double photometry_flux = 0;  ///< 0 = 20 x threshold / target PSF peak
+  std::string json;            ///< also write one JSON object per image here
+  std::string sextractor;      ///< executable; empty = source-extractor or sex on PATH
+  std::string keep_dir;        ///< keep SExtractor's inputs and catalogues here
+};
+
 struct SimulateOptions {
   std::string output_dir;
   bool overwrite = false;
@@ -86,6 +114,10 @@ struct InspectOptions {
 /// Each returns the process exit code; errors throw (main turns them into messages and codes).
 int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env);
 int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env);
+/// Multi-frame Richardson-Lucy (Note [multi-frame Richardson-Lucy]) on the stack; writes FITS.
+int run_rl(const RichardsonLucyOptions& options, const mpi::MpiEnvironment& env);
+/// Scores images against a simulated stack's truth with SExtractor; prints a table (one process).
+int run_evaluate(const EvaluateOptions& options);
 int run_simulate(const SimulateOptions& options, const mpi::MpiEnvironment& env);
 /// Times training iterations on simulated stacks and prints a table (and JSON lines).
 int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env);

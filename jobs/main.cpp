@@ -1,4 +1,4 @@
-// astroclear: the command line. Subcommands simulate, train, coadd; MPI-aware error handling.
+// astroclear: the command line (simulate, train, coadd, rl, evaluate, inspect, compare, bench); MPI-aware errors.
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -89,6 +89,37 @@ int main(int argc, char** argv) {
   coadd_cmd->add_flag("--overwrite", coadd.overwrite, "replace an existing output");
   add_runtime_options(coadd_cmd, coadd.runtime);
 
+  astroclear::jobs::RichardsonLucyOptions rl;
+  CLI::App* rl_cmd = app.add_subcommand("rl", "multi-frame Richardson-Lucy deconvolution of the stack (the classical peer)");
+  rl_cmd->add_option("--manifest,-m", rl.manifest, "stack manifest (TOML)")->required();
+  rl_cmd->add_option("--output,-o", rl.output, "latent image (FITS)")->required();
+  rl_cmd->add_flag("--overwrite", rl.overwrite, "replace an existing output");
+  rl_cmd->add_option("--iterations,-n", rl.config.iterations, "Richardson-Lucy iterations");
+  rl_cmd->add_option("--pedestal", rl.config.pedestal, "positive pedestal added to data and model, in median sigmas");
+  rl_cmd->add_option("--decoder", rl.decoder, "PSF convolution: auto, fft or direct")
+      ->check(CLI::IsMember({"auto", "fft", "direct"}));
+  add_runtime_options(rl_cmd, rl.runtime);
+
+  astroclear::jobs::EvaluateOptions evaluate;
+  CLI::App* evaluate_cmd = app.add_subcommand(
+      "evaluate", "score images against a simulated stack's truth: detections (SExtractor), photometry, image metrics");
+  evaluate_cmd->add_option("images", evaluate.results, "FITS images to score, side by side")->required();
+  evaluate_cmd->add_option("--compare", evaluate.compare, "more images for the same table (e.g. coadd.fits rl.fits)");
+  evaluate_cmd->add_option("--truth", evaluate.truth_dir, "folder with truth.fits and truth_catalog.csv")->required();
+  evaluate_cmd->add_option("--hdu", evaluate.hdu, "EXTNAME of the HDU to score (default: first image)");
+  evaluate_cmd->add_option("--reconvolve", evaluate.reconvolve, "auto (latent images), yes or no: convolve with the target PSF first")
+      ->check(CLI::IsMember({"auto", "yes", "no"}));
+  evaluate_cmd->add_option("--threshold", evaluate.threshold, "absolute detection threshold (default: --threshold-sigma x coadd noise)");
+  evaluate_cmd->add_option("--threshold-sigma", evaluate.threshold_sigma, "threshold in units of the coadd's noise (truth.fits NOISECOA)");
+  evaluate_cmd->add_option("--min-area", evaluate.min_area, "SExtractor DETECT_MINAREA (pixels)");
+  evaluate_cmd->add_option("--border", evaluate.border, "pixels at the edges left out of every score");
+  evaluate_cmd->add_option("--match-radius", evaluate.match_radius, "pixels (default: target FWHM)");
+  evaluate_cmd->add_option("--aperture", evaluate.aperture, "photometry aperture diameter, pixels (default: 4 x target FWHM)");
+  evaluate_cmd->add_option("--photometry-flux", evaluate.photometry_flux, "photometry of matched sources brighter than this");
+  evaluate_cmd->add_option("--json", evaluate.json, "also write one JSON object per image to this file");
+  evaluate_cmd->add_option("--sextractor", evaluate.sextractor, "SExtractor executable (default: source-extractor or sex on PATH)");
+  evaluate_cmd->add_option("--keep", evaluate.keep_dir, "keep SExtractor's images, configuration and catalogues in this folder");
+
   astroclear::jobs::InspectOptions inspect;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "print a checkpoint's iteration, loss, configuration, inputs and ranks");
   inspect_cmd->add_option("checkpoint", inspect.path, "checkpoint file, or checkpoint folder (its latest valid one)")->required();
@@ -126,6 +157,8 @@ int main(int argc, char** argv) {
     if (*simulate) return astroclear::jobs::run_simulate(sim, env);
     if (*train_cmd) return astroclear::jobs::run_train(train, env);
     if (*coadd_cmd) return astroclear::jobs::run_coadd(coadd, env);
+    if (*rl_cmd) return astroclear::jobs::run_rl(rl, env);
+    if (*evaluate_cmd) return env.rank() == 0 ? astroclear::jobs::run_evaluate(evaluate) : 0;
     if (*bench_cmd) return astroclear::jobs::run_bench(bench, env);
     if (*inspect_cmd) return env.rank() == 0 ? astroclear::jobs::run_inspect(inspect) : 0;
     if (*compare_cmd) return env.rank() == 0 ? astroclear::jobs::run_compare(compare) : 0;

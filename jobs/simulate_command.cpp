@@ -1,6 +1,7 @@
 // astroclear simulate: write a simulated stack as HSC-like FITS files, its truth and a manifest.
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +94,12 @@ void write_simulated_stack(const SimulateOptions& o) {
   write_wcs(truth, o);
   truth.write_key("TFWHM", o.config.target_fwhm_pixels, "FWHM of the target PSF (pixels)");
   truth.write_key("ACPROD", std::string("truth convolved with TARGET_PSF"), "");
+  // The sky noise of the inverse-variance coadd, per pixel: evaluate's detection threshold unit.
+  double inverse_variance = 0;
+  for (const SimulatedExposure& e : sim.exposures) {
+    inverse_variance += e.flux_scale * e.flux_scale / (e.sky + o.config.read_noise * o.config.read_noise);
+  }
+  truth.write_key("NOISECOA", 1 / std::sqrt(inverse_variance), "sky noise of the inverse-variance coadd (flux/px)");
   truth.write_image(to_image(sim.target_psf), "TARGET_PSF");
   truth.write_image(to_image(sim.truth), "TRUTH");
   write_wcs(truth, o);

@@ -1,4 +1,4 @@
-// astroclear train / coadd: load this rank's exposures, train or coadd, write on rank 0.
+// astroclear train: load this rank's exposures, train (resuming and checkpointing), write on rank 0.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include "jobs/checkpointing.hpp"
 #include "jobs/clock_text.hpp"
 #include "jobs/commands.hpp"
+#include "jobs/provenance.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
 #include "jobs/stop_signal.hpp"
@@ -26,35 +27,6 @@
 
 namespace astroclear::jobs {
 namespace {
-
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += (c == '\'') ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
-/// Cards every astroclear output carries: WCS of the first exposure, origin, inputs.
-std::vector<io::HeaderCard> provenance_cards(const LoadedStack& loaded, const std::string& product) {
-  std::vector<io::HeaderCard> cards = io::wcs_cards(loaded.first_header);
-  cards.push_back({"ORIGIN", quoted("astroclear"), "software that made this file"});
-  cards.push_back({"ACVERS", quoted(ASTROCLEAR_VERSION), "astroclear version"});
-  cards.push_back({"ACPROD", quoted(product), "what this image is"});
-  cards.push_back({"DATE", quoted(utc_now()), "UTC time the file was written"});
-  cards.push_back({"ACNEXP", std::to_string(loaded.plan.spec.exposures.size()), "exposures in the stack"});
-  cards.push_back({"BUNIT", quoted("calibrated flux / pixel"), "input units divided by each FSCALE"});
-  return cards;
-}
-
-std::vector<std::string> input_history(const LoadedStack& loaded) {
-  std::vector<std::string> lines{"astroclear manifest: " + loaded.plan.spec.source};
-  const auto& exposures = loaded.plan.spec.exposures;
-  for (std::size_t t = 0; t < exposures.size(); ++t) {
-    char prefix[32];
-    std::snprintf(prefix, sizeof(prefix), "input %03zu: ", t);
-    lines.push_back(prefix + exposures[t].label() + " psf " + exposures[t].psf);
-  }
-  return lines;
-}
 
 /// Chi maps of all exposures, gathered on rank 0 (empty elsewhere) in exposure order.
 std::vector<torch::Tensor> gather_residuals(Trainer& trainer, const LoadedStack& loaded, mpi::Communicator& comm) {
@@ -78,10 +50,6 @@ std::vector<torch::Tensor> gather_residuals(Trainer& trainer, const LoadedStack&
   }
   return all;
 }
-
-}  // namespace
-
-namespace {
 
 std::string default_checkpoint_directory(const std::string& output) {
   const std::string suffix = ".fits";
@@ -253,7 +221,7 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
     std::vector<io::OutputHdu> hdus;
     io::OutputHdu primary;
     primary.image = to_image(latent);
-    primary.cards = provenance_cards(loaded, "AstroClearNet latent image");
+    primary.cards = provenance_cards(loaded, kProductLatent);
     primary.cards.push_back({"ACITER", std::to_string(trainer.iteration()), "training iterations"});
     primary.cards.push_back({"ACLOSS", std::to_string(final_loss), "final masked Huber loss per good pixel"});
     primary.cards.push_back({"ACRANKS", std::to_string(comm.size()), "MPI ranks used"});
@@ -267,7 +235,7 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
     if (!resume_from.empty()) primary.history.push_back("astroclear resumed from " + resume_from);
     hdus.push_back(std::move(primary));
     if (options.with_coadd) {
-      hdus.push_back({"COADD", to_image(coadd), provenance_cards(loaded, "inverse-variance weighted coadd"), {}});
+      hdus.push_back({"COADD", to_image(coadd), provenance_cards(loaded, kProductCoadd), {}});
     }
     for (std::size_t t = 0; t < residuals.size(); ++t) {
       char name[32];
@@ -286,21 +254,6 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
     }
   }, comm.rank() == 0);
   return kExitDone;
-}
-
-int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env) {
-  Runtime runtime = make_runtime(options.runtime, env);
-  mpi::Communicator& comm = *runtime.comm;
-  comm.collectively([&] { io::check_output_path(options.output, options.overwrite); });
-  LoadedStack loaded = load_stack(options.manifest, comm);
-  torch::Tensor coadd = inverse_variance_coadd(loaded.stack, comm);
-  comm.collectively([&] {
-    io::OutputHdu primary{"", to_image(coadd), provenance_cards(loaded, "inverse-variance weighted coadd"),
-                          input_history(loaded)};
-    io::write_fits_atomically(options.output, {primary}, options.overwrite);
-    spdlog::info("wrote {}", options.output);
-  }, comm.rank() == 0);
-  return 0;
 }
 
 }  // namespace astroclear::jobs

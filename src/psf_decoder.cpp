@@ -80,4 +80,22 @@ torch::Tensor PsfDecoder::forward(const torch::Tensor& latent) const {
   return convolve_with_spectra(latent, spectra_, fft_h_, fft_w_, kernel_h_, kernel_w_);
 }
 
+torch::Tensor PsfDecoder::adjoint_sum(const torch::Tensor& v) const {
+  if (mode_ == Mode::kDirect) {
+    torch::AutoGradMode record(true);  // also under a caller's NoGradGuard
+    torch::Tensor probe = torch::zeros({height_, width_}, v.options()).requires_grad_(true);
+    return torch::autograd::grad({forward(probe)}, {probe}, {v})[0];
+  }
+  // forward() crops rows kh/2 .. kh/2 + H of the full convolution: its adjoint places v there,
+  // correlates (conjugate spectrum) and keeps rows 0 .. H. The correlation's wrap-around lands
+  // beyond H + kh/2, outside what is kept, because the grid holds H + kh - 1 rows.
+  torch::Tensor placed = torch::constant_pad_nd(v, {kernel_w_ / 2, fft_w_ - width_ - kernel_w_ / 2, kernel_h_ / 2,
+                                                    fft_h_ - height_ - kernel_h_ / 2});
+  torch::Tensor spectrum = (torch::fft::rfft2(placed) * spectra_.conj()).sum(0);
+  return torch::fft::irfft2(spectrum, std::vector<std::int64_t>{fft_h_, fft_w_})
+      .narrow(0, 0, height_)
+      .narrow(1, 0, width_)
+      .contiguous();
+}
+
 }  // namespace astroclear

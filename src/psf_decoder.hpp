@@ -26,6 +26,10 @@ class PsfDecoder {
 
   /// latent (H, W) -> reconstructions (n, H, W).
   torch::Tensor forward(const torch::Tensor& latent) const;
+  /// The adjoint summed over exposures: (n, H, W) -> sum_t f(t)^T v(t), (H, W). In FFT mode the
+  /// sum is taken in the frequency domain (n forward transforms and one inverse); in direct
+  /// mode it is the gradient of forward().
+  torch::Tensor adjoint_sum(const torch::Tensor& v) const;
 
   Mode mode() const { return mode_; }
   /// "fft" or "direct", as in --decoder and the ACDECOD header card.

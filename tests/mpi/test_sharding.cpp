@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "jobs/stack_loader.hpp"
+#include "src/richardson_lucy.hpp"
 #include "src/trainer.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
 #include "tests/test_support.hpp"
@@ -70,6 +71,31 @@ TEST_F(Sharding, SameLossCurveAndLatentForAnySplit) {
     }
     ASSERT_TRUE(on_all_ranks(*comm_, ok));
   }
+}
+
+TEST_F(Sharding, RichardsonLucyIsTheSameForAnySplit) {
+  RichardsonLucyConfig rl;
+  rl.iterations = 20;
+  const auto restore = [&](jobs::LoadedStack& loaded, mpi::Communicator& comm) {
+    loaded.stack.normalise(comm);
+    const PsfDecoder decoder(loaded.stack.psfs, loaded.stack.height(), loaded.stack.width(), PsfDecoder::Mode::kFft,
+                             torch::kCPU);
+    return richardson_lucy(loaded.stack, decoder, rl, comm);
+  };
+  jobs::LoadedStack sharded = jobs::load_stack(manifest_, *comm_);
+  const torch::Tensor latent = restore(sharded, *comm_);
+  bool ok = true;
+  if (comm_->rank() == 0) {
+    mpi::LocalCommunicator local;
+    jobs::LoadedStack whole = jobs::load_stack(manifest_, local);
+    const torch::Tensor expected = restore(whole, local);
+    const double diff = ((latent - expected).norm() / expected.norm()).item<double>();
+    std::printf("[P=%d] Richardson-Lucy latent relative L2 difference %.3g\n", comm_->size(), diff);
+    EXPECT_LT(diff, 1e-5);
+    EXPECT_GE(latent.min().item<double>(), 0.0);
+    ok = !::testing::Test::HasFailure();
+  }
+  ASSERT_TRUE(on_all_ranks(*comm_, ok));
 }
 
 TEST_F(Sharding, GradientsEqualSingleProcessGradients) {

@@ -71,6 +71,13 @@ TEST_P(DecodersAgree, FftEqualsDirect) {
   ASSERT_EQ(a.sizes(), b.sizes());
   const double rel = ((a - b).norm() / a.norm()).item<double>();
   EXPECT_LT(rel, 1e-5) << "PSF " << c.psf << " on " << c.height << "x" << c.width;
+  // The adjoint: <D x, v> = <x, D^T v> for both modes, and the two modes' adjoints agree.
+  torch::Tensor v = torch::randn({3, c.height, c.width});
+  torch::Tensor adjoint_direct = direct.adjoint_sum(v), adjoint_fft = fft.adjoint_sum(v);
+  const double lhs = (b.to(torch::kFloat64) * v).sum().item<double>();
+  const double rhs = (latent.to(torch::kFloat64) * adjoint_fft).sum().item<double>();
+  EXPECT_NEAR(lhs, rhs, 1e-5 * std::abs(lhs) + 1e-3);
+  EXPECT_LT(((adjoint_direct - adjoint_fft).norm() / adjoint_direct.norm()).item<double>(), 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, DecodersAgree,

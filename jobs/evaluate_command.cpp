@@ -1,0 +1,273 @@
+// astroclear evaluate: detections, photometry and image metrics of restored images against the truth.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/catalogs.hpp"
+#include "io/file_tree.hpp"
+#include "io/fits_file.hpp"
+#include "io/source_extractor.hpp"
+#include "jobs/commands.hpp"
+#include "jobs/provenance.hpp"
+#include "jobs/tensor_image.hpp"
+#include "mpi/error.hpp"
+#include "src/detection_scores.hpp"
+#include "src/image_metrics.hpp"
+#include "src/psf_decoder.hpp"
+
+namespace astroclear::jobs {
+namespace fs = std::filesystem;
+namespace {
+
+struct Truth {
+  torch::Tensor image;       ///< truth convolved with the target PSF
+  torch::Tensor target_psf;  ///< (k, k)
+  double target_fwhm = 0;
+  double coadd_noise = 0;    ///< per-pixel sigma of the inverse-variance coadd (NOISECOA), 0 = unknown
+  std::vector<io::TruthEntry> catalog;
+};
+
+Truth read_truth(const std::string& dir) {
+  const std::string path = dir + "/truth.fits", catalog = dir + "/truth_catalog.csv";
+  for (const auto& p : {path, catalog}) {
+    if (!fs::exists(p)) throw Error("--truth: " + p + " does not exist (astroclear simulate writes it)");
+  }
+  Truth truth;
+  io::FitsFile f = io::FitsFile::open(path);
+  if (!f.move_to_first_image()) throw Error(path + ": no image HDU");
+  truth.image = to_tensor(f.read_image());
+  truth.target_fwhm = f.read_double("TFWHM").value_or(0);
+  truth.coadd_noise = f.read_double("NOISECOA").value_or(0);
+  if (!(truth.target_fwhm > 0)) throw Error(path + ": keyword TFWHM (target PSF FWHM, pixels) is missing or not > 0");
+  if (!f.move_to("TARGET_PSF")) throw Error(path + ": no HDU with EXTNAME = 'TARGET_PSF'");
+  truth.target_psf = to_tensor(f.read_image());
+  truth.catalog = io::read_truth_catalog(catalog);
+  return truth;
+}
+
+struct Evaluated {
+  std::string path, label, product;
+  bool reconvolved = false;
+  DetectionScores scores;
+  ImageMetrics metrics;
+};
+
+std::string write_single_hdu(const std::string& path, const torch::Tensor& image) {
+  io::FitsFile f = io::FitsFile::create(path);
+  f.write_image(to_image(image));
+  f.close();
+  return path;
+}
+
+/// The image to score: the result's HDU, reconvolved to the target PSF when it is a latent image.
+torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth, Evaluated& e) {
+  io::FitsFile f = io::FitsFile::open(e.path);
+  if (options.hdu.empty()) {
+    if (!f.move_to_first_image()) throw Error(e.path + ": no 2-D image HDU");
+  } else if (!f.move_to(options.hdu)) {
+    throw Error(e.path + ": no HDU with EXTNAME = '" + options.hdu + "'");
+  }
+  e.product = f.read_string("ACPROD").value_or("");
+  torch::Tensor image = to_tensor(f.read_image());
+  if (image.sizes() != truth.image.sizes()) {
+    throw Error(e.path + ": " + io::shape_text(image.size(0), image.size(1)) + " pixels, but the truth is " +
+                io::shape_text(truth.image.size(0), truth.image.size(1)));
+  }
+  if (options.reconvolve == "auto") {
+    e.reconvolved = e.product == kProductLatent || e.product == kProductRichardsonLucy;
+  } else {
+    e.reconvolved = options.reconvolve == "yes";
+  }
+  image = torch::nan_to_num(image, 0.0, 0.0, 0.0);
+  if (e.reconvolved) image = fft_convolve(image, truth.target_psf.unsqueeze(0))[0];
+  return image;
+}
+
+std::string label_for(const Evaluated& e) {
+  if (e.product == kProductLatent) return "astroclear";
+  if (e.product == kProductRichardsonLucy) return "richardson-lucy";
+  if (e.product == kProductCoadd) return "coadd";
+  return fs::path(e.path).stem().string();
+}
+
+std::string fixed(double v, int decimals) {
+  if (!std::isfinite(v)) return "-";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.*f", decimals, v);
+  return text;
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.6g", v);
+  return text;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
+  const int first = 34, column = 17;
+  auto row = [&](const std::string& name, const std::function<std::string(const Evaluated&)>& cell) {
+    std::printf("%-*s", first, name.c_str());
+    for (const auto& e : all) std::printf("%*s", column, cell(e).c_str());
+    std::printf("\n");
+  };
+  row("", [](const Evaluated& e) { return e.label; });
+  row("file", [](const Evaluated& e) { return fs::path(e.path).filename().string(); });
+  row("seen at", [](const Evaluated& e) { return std::string(e.reconvolved ? "target PSF" : "its own PSF"); });
+  row("completeness (of detectable)", [](const Evaluated& e) { return fixed(e.scores.completeness, 3); });
+  row("  found / detectable", [](const Evaluated& e) {
+    return std::to_string(e.scores.found) + "/" + std::to_string(e.scores.detectable);
+  });
+  row("mag at 50% completeness", [](const Evaluated& e) { return fixed(e.scores.mag50, 2); });
+  row("detections", [](const Evaluated& e) { return std::to_string(e.scores.detections); });
+  row("false-detection fraction", [](const Evaluated& e) { return fixed(e.scores.false_fraction, 3); });
+  row("flux bias (aperture)", [](const Evaluated& e) { return fixed(100 * e.scores.flux_bias, 2) + "%"; });
+  row("flux scatter (aperture, MAD)", [](const Evaluated& e) { return fixed(100 * e.scores.flux_scatter, 2) + "%"; });
+  row("  sources in photometry", [](const Evaluated& e) { return std::to_string(e.scores.photometry_sources); });
+  row("star FWHM px (target " + fixed(truth.target_fwhm, 2) + ")", [](const Evaluated& e) { return fixed(e.scores.star_fwhm, 2); });
+  row("  isolated stars", [](const Evaluated& e) { return std::to_string(e.scores.isolated_stars); });
+  row("relative L2 vs truth", [](const Evaluated& e) { return fixed(e.metrics.relative_l2, 4); });
+  row("PSNR (asinh, dB)", [](const Evaluated& e) { return fixed(e.metrics.psnr, 2); });
+  row("SSIM (asinh)", [](const Evaluated& e) { return fixed(e.metrics.ssim, 4); });
+  std::printf("completeness by magnitude (ZP 27; truth sources in bin)\n");
+  const auto& bins = all.front().scores.bins;
+  for (std::size_t b = 0; b < bins.size(); ++b) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "  %5.1f-%-5.1f (%d)", bins[b].bright, bins[b].faint, bins[b].sources);
+    row(name, [&](const Evaluated& e) { return fixed(e.scores.bins[b].completeness(), 2); });
+  }
+}
+
+void write_json(const std::string& path, const std::vector<Evaluated>& all, double threshold) {
+  std::ofstream out(path);
+  for (const auto& e : all) {
+    const auto& s = e.scores;
+    out << "{\"image\": " << json_string(e.path) << ", \"label\": " << json_string(e.label)
+        << ", \"reconvolved\": " << (e.reconvolved ? "true" : "false") << ", \"threshold\": " << json_number(threshold)
+        << ", \"completeness\": " << json_number(s.completeness) << ", \"found\": " << s.found
+        << ", \"detectable\": " << s.detectable << ", \"truth_sources\": " << s.truth_sources
+        << ", \"mag50\": " << json_number(s.mag50) << ", \"detections\": " << s.detections
+        << ", \"false_detections\": " << s.false_detections << ", \"false_fraction\": " << json_number(s.false_fraction)
+        << ", \"flux_bias\": " << json_number(s.flux_bias) << ", \"flux_scatter\": " << json_number(s.flux_scatter)
+        << ", \"photometry_sources\": " << s.photometry_sources << ", \"star_fwhm\": " << json_number(s.star_fwhm)
+        << ", \"isolated_stars\": " << s.isolated_stars << ", \"relative_l2\": " << json_number(e.metrics.relative_l2)
+        << ", \"psnr\": " << json_number(e.metrics.psnr) << ", \"ssim\": " << json_number(e.metrics.ssim)
+        << ", \"completeness_by_magnitude\": [";
+    for (std::size_t b = 0; b < s.bins.size(); ++b) {
+      out << (b ? ", " : "") << "[" << json_number(s.bins[b].bright) << ", " << s.bins[b].sources << ", "
+          << s.bins[b].found << "]";
+    }
+    out << "]}\n";
+  }
+  if (!out) throw Error(path + ": cannot write the JSON results");
+}
+
+/// A private folder for the images and catalogues SExtractor reads and writes.
+std::string make_work_dir(const std::string& keep) {
+  if (!keep.empty()) {
+    if (fs::exists(keep) && !fs::is_empty(keep)) throw Error("--keep: " + keep + " exists and is not empty");
+    fs::create_directories(keep);
+    return keep;
+  }
+  std::string pattern = (fs::temp_directory_path() / "astroclear-evaluate-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw Error("cannot create a temporary folder " + pattern);
+  return pattern;
+}
+
+}  // namespace
+
+int run_evaluate(const EvaluateOptions& options) {
+  std::vector<std::string> paths = options.results;
+  paths.insert(paths.end(), options.compare.begin(), options.compare.end());
+  if (paths.empty()) throw Error("evaluate: name at least one image");
+  if (options.reconvolve != "auto" && options.reconvolve != "yes" && options.reconvolve != "no") {
+    throw Error("--reconvolve: '" + options.reconvolve + "' is not auto, yes or no");
+  }
+  for (const auto& p : paths) {
+    if (!fs::exists(p)) throw Error(p + ": no such file");
+  }
+  io::find_source_extractor(options.sextractor);  // before any work: a clear message when missing
+  const Truth truth = read_truth(options.truth_dir);
+
+  io::SourceExtractorSettings settings;
+  settings.executable = options.sextractor;
+  settings.min_area = options.min_area;
+  settings.filter_fwhm = truth.target_fwhm;
+  settings.aperture_diameter = options.aperture > 0 ? options.aperture : 4 * truth.target_fwhm;
+  if (options.threshold > 0) {
+    settings.threshold = options.threshold;
+  } else if (truth.coadd_noise > 0) {
+    settings.threshold = options.threshold_sigma * truth.coadd_noise;
+  } else {
+    throw Error(options.truth_dir + "/truth.fits: no NOISECOA keyword (coadd noise) to set the threshold from; "
+                "pass --threshold in the image's flux units");
+  }
+  ScoringSettings scoring;
+  scoring.border = options.border;
+  scoring.match_radius = options.match_radius > 0 ? options.match_radius : truth.target_fwhm;
+  scoring.height = truth.image.size(0);
+  scoring.width = truth.image.size(1);
+  const double peak = truth.target_psf.max().item<double>();
+  scoring.photometry_flux = options.photometry_flux > 0 ? options.photometry_flux : 20 * settings.threshold / peak;
+  const double softening = truth.coadd_noise > 0 ? truth.coadd_noise : settings.threshold;
+
+  const std::string work = make_work_dir(options.keep_dir);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      if (!dir.empty()) io::remove_tree(dir);
+    }
+  } cleanup{options.keep_dir.empty() ? work : ""};
+
+  // What a perfect restoration would detect: the same setup on the noiseless truth image.
+  const std::string truth_fits = write_single_hdu(work + "/truth.fits", truth.image);
+  const auto truth_detections = io::extract_sources(truth_fits, "", settings, work, "truth");
+  const std::vector<int> truth_match = match_sources(truth.catalog, truth_detections, scoring.match_radius);
+  std::vector<bool> detectable(truth.catalog.size());
+  for (std::size_t i = 0; i < detectable.size(); ++i) detectable[i] = truth_match[i] >= 0;
+
+  std::vector<Evaluated> all;
+  for (std::size_t k = 0; k < paths.size(); ++k) {
+    Evaluated e;
+    e.path = paths[k];
+    const torch::Tensor image = prepared_image(options, truth, e);
+    e.label = label_for(e);
+    const std::string stem = "image_" + std::to_string(k);
+    const std::string fits = write_single_hdu(work + "/" + stem + ".fits", image);
+    const auto detections = io::extract_sources(fits, "", settings, work, stem);
+    const auto on_truth = io::extract_sources(fits, truth_fits, settings, work, stem + "_on_truth");
+    e.scores = score_detections(truth.catalog, detectable, detections, on_truth, scoring);
+    e.metrics = image_metrics(image, truth.image, softening, options.border);
+    spdlog::info("{}: {} detections, completeness {:.3f}, false fraction {:.3f}", e.path, e.scores.detections,
+                 e.scores.completeness, e.scores.false_fraction);
+    all.push_back(std::move(e));
+  }
+  std::printf("truth %s: %d sources inside a %d px border, %d detectable in the noiseless truth image\n",
+              options.truth_dir.c_str(), all.front().scores.truth_sources, options.border, all.front().scores.detectable);
+  std::printf("SExtractor: absolute threshold %.4g (%s), %d px minimum area, Gaussian filter FWHM %.2f px, "
+              "aperture %.1f px, match radius %.1f px, photometry of sources brighter than %.4g\n",
+              settings.threshold,
+              options.threshold > 0 ? "--threshold" : (fixed(options.threshold_sigma, 2) + " x coadd noise " +
+                                                       fixed(truth.coadd_noise, 4)).c_str(),
+              settings.min_area, settings.filter_fwhm, settings.aperture_diameter, scoring.match_radius,
+              scoring.photometry_flux);
+  print_table(all, truth);
+  if (!options.json.empty()) write_json(options.json, all, settings.threshold);
+  return kExitDone;
+}
+
+}  // namespace astroclear::jobs

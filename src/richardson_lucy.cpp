@@ -1,0 +1,63 @@
+// richardson_lucy: masked, variance-weighted multi-frame Richardson-Lucy (Note [multi-frame Richardson-Lucy]).
+#include "src/richardson_lucy.hpp"
+
+
+#include "mpi/all_reduce.hpp"
+#include "mpi/error.hpp"
+
+namespace astroclear {
+namespace {
+
+constexpr double kStartFloor = 1e-2;  ///< normalised units: a hundredth of the typical sigma
+
+}  // namespace
+
+void RichardsonLucyConfig::validate() const {
+  if (iterations < 0) throw Error("--iterations: must be >= 0, got " + std::to_string(iterations));
+  if (!(pedestal > 0)) throw Error("--pedestal: must be > 0 (in sigmas), got " + std::to_string(pedestal));
+}
+
+torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder, const RichardsonLucyConfig& config,
+                              mpi::Communicator& comm, const std::function<void(int, double)>& progress) {
+  config.validate();
+  const auto n = stack.local_count();
+  const auto options = stack.images.options();
+  // Per-exposure median good sigma: the weight and the pedestal scale.
+  torch::Tensor s = torch::empty({n, 1, 1}, options);
+  for (std::int64_t t = 0; t < n; ++t) {
+    s[t] = stack.sigmas[t].masked_select(stack.good[t] > 0.5).median();
+  }
+  const torch::Tensor weight = stack.good / (s * s);
+  const torch::Tensor pedestal = config.pedestal * s;
+  const torch::Tensor data = (stack.images + pedestal).clamp_min(0) * weight;
+
+  torch::NoGradGuard no_grad;  // the adjoint is explicit (PsfDecoder::adjoint_sum)
+  torch::Tensor x, norm;
+  {
+    // Start: the inverse-variance coadd (per pixel), clipped to a positive floor.
+    const torch::Tensor w = stack.good / (stack.sigmas * stack.sigmas);
+    torch::Tensor planes = torch::stack({(w * stack.images).sum(0), w.sum(0)});
+    mpi::all_reduce_sum_(planes, comm);
+    x = torch::where(planes[1] > 0, planes[0] / planes[1].clamp_min(1e-30), torch::zeros_like(planes[0]))
+            .clamp_min(kStartFloor);
+  }
+  norm = decoder.adjoint_sum(weight);
+  mpi::all_reduce_sum_(norm, comm);
+  const torch::Tensor covered = norm > 1e-12 * norm.max();
+  const torch::Tensor safe_norm = torch::where(covered, norm, torch::ones_like(norm));
+
+  for (int it = 1; it <= config.iterations; ++it) {
+    torch::Tensor yhat = decoder.forward(x);
+    torch::Tensor back = decoder.adjoint_sum(data / (yhat + pedestal).clamp_min(1e-6));
+    mpi::all_reduce_sum_(back, comm);
+    torch::Tensor next = torch::where(covered, x * back / safe_norm, x);
+    if (progress) {
+      const double change = ((next - x).norm() / x.norm().clamp_min(1e-30)).item<double>();
+      progress(it, change);
+    }
+    x = next;
+  }
+  return (x * stack.flux_unit).to(torch::kCPU);
+}
+
+}  // namespace astroclear
