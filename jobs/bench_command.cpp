@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "io/file_tree.hpp"
 #include "jobs/commands.hpp"
@@ -24,14 +25,21 @@ double peak_rss_mib() {
   return usage.ru_maxrss / 1024.0;  // kilobytes on Linux
 }
 
-/// Runs the plain PyTorch reference on `stack_dir` and returns its mean ms/iteration (-1 on failure).
-double run_reference(const BenchOptions& options, const std::string& stack_dir, int iterations, int threads) {
+struct ReferenceRun {
+  double ms_per_iteration = -1;  ///< mean over its iterations after the warm-up; -1 when it failed
+  std::vector<double> losses;    ///< every iteration's loss (with log_every 1)
+};
+
+/// Runs the plain PyTorch reference on `stack_dir` for `iterations`, with its loss every iteration.
+ReferenceRun run_reference(const BenchOptions& options, const std::string& stack_dir, int iterations, int threads,
+                           int warmup) {
   const std::string out = stack_dir + "/reference_out.fits";
   const std::string command = options.python + " " + options.reference + " " + stack_dir + " " + out + " --iters " +
                               std::to_string(iterations) + " --threads " + std::to_string(threads) +
-                              " --decoder fft --log-every 1000000 2>&1";
+                              " --decoder fft --log-every 1 2>&1";
+  ReferenceRun run;
   FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
+  if (pipe == nullptr) return run;
   std::string text;
   char buffer[4096];
   for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;) text.append(buffer, n);
@@ -39,9 +47,51 @@ double run_reference(const BenchOptions& options, const std::string& stack_dir, 
   const std::size_t at = text.rfind("\"ms_per_iter\": ");
   if (status != 0 || at == std::string::npos) {
     spdlog::warn("reference run failed ({}):\n{}", command, text);
-    return -1;
+    return run;
   }
-  return std::stod(text.substr(at + 15));
+  run.ms_per_iteration = std::stod(text.substr(at + 15));
+  // "iter 12 loss 1.23e+06 431 ms/iter": the mean since the start, so the elapsed time after
+  // iteration i is mean * (i + 1); the warm-up iterations are taken out as for astroclear.
+  std::vector<double> elapsed;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string iter, loss_word;
+    int it = 0;
+    double loss = 0, mean_ms = 0;
+    if (words >> iter >> it >> loss_word >> loss >> mean_ms && iter == "iter" && loss_word == "loss") {
+      run.losses.push_back(loss);
+      elapsed.push_back(mean_ms * (it + 1));
+    }
+  }
+  const int n = static_cast<int>(elapsed.size());
+  if (n == iterations && n > warmup && warmup > 0) {
+    run.ms_per_iteration = (elapsed[n - 1] - elapsed[warmup - 1]) / (n - warmup);
+  }
+  return run;
+}
+
+/// Iterations until the loss stays within `tolerance` (relative) of its last value: the
+/// time-to-solution count of issue 6 (first k after which every loss is within 0.5% of the end).
+int iterations_to_solution(const std::vector<double>& losses, double tolerance = 0.005) {
+  if (losses.empty()) return -1;
+  const double target = losses.back();
+  int k = static_cast<int>(losses.size());
+  while (k > 0 && std::abs(losses[k - 1] - target) <= tolerance * std::abs(target)) --k;
+  return k + 1;  // iterations done when the loss first stayed within the band
+}
+
+/// The ms of each of `iterations` steps (each waits for the device).
+std::vector<double> time_steps(Trainer& trainer, int iterations) {
+  trainer.loss_history();  // synchronise before timing
+  std::vector<double> ms;
+  for (int i = 0; i < iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    trainer.step();
+    trainer.loss_history();  // waits for the device
+    ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return ms;
 }
 
 double median(std::vector<double> v) {
@@ -82,20 +132,14 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       config.iterations = options.warmup + options.iterations;
       Trainer trainer(config, loaded.stack, comm, runtime.device);
       for (int i = 0; i < options.warmup; ++i) trainer.step();
-      trainer.loss_history();  // synchronise before timing
       comm.reset_stats();
-      std::vector<double> ms;
-      for (int i = 0; i < options.iterations; ++i) {
-        const auto start = std::chrono::steady_clock::now();
-        trainer.step();
-        trainer.loss_history();  // waits for the device
-        ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
+      std::vector<double> ms = time_steps(trainer, options.iterations);
       // The split by stage, on a few more iterations with a device synchronisation per stage.
       trainer.profile_stages(true);
       for (int i = 0; i < std::min(options.iterations, 5); ++i) trainer.step();
       trainer.loss_history();
       const StageSeconds stages = trainer.stage_seconds();
+      const double per = 1e3 / std::max(stages.iterations, 1);  // seconds per profiled iteration -> ms
       trainer.profile_stages(false);
       double ms_iter = median(ms);
       comm.all_reduce_sum(&ms_iter, 1);
@@ -114,33 +158,105 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
         std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f\n", options.exposures, size,
                     decoder.c_str(), comm.size(), runtime.threads, ms_iter, range, mb, comm_ms,
                     100.0 * comm_ms / ms_iter, rss);
-        const double per = 1e3 / std::max(stages.iterations, 1);
         std::printf("       stages ms/iter: encoder fwd %.1f, decoder fwd %.1f, loss %.1f, backward %.1f, "
                     "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
                     stages.encoder_forward * per, stages.decoder_forward * per, stages.loss * per, stages.backward * per,
                     stages.reduce * per, stages.optimizer * per, comm_ms);
-        double reference_ms = -1;
-        if (!options.reference.empty() && decoder == "fft" && comm.size() == 1) {
-          reference_ms = run_reference(options, dir, options.warmup + options.iterations, runtime.threads);
-          if (reference_ms > 0) {
-            std::printf("       reference_acn.py (plain PyTorch, same stack, %d threads): %.1f ms/iter (mean of %d); "
-                        "astroclear is %.2fx faster\n",
-                        runtime.threads, reference_ms, options.warmup + options.iterations, reference_ms / ms_iter);
+        std::fflush(stdout);
+      }
+
+      // Strong scaling: rank 0 alone on the whole stack, same threads, beside the P-rank time.
+      double single_ms = -1;
+      if (options.scaling && comm.size() > 1) {
+        comm.collectively([&] {
+          mpi::LocalCommunicator local;
+          LoadedStack whole = load_stack(dir + "/stack.toml", local);
+          whole.stack.normalise(local);
+          whole.stack.to(runtime.device);
+          Trainer alone(config, whole.stack, local, runtime.device);
+          for (int i = 0; i < options.warmup; ++i) alone.step();
+          single_ms = median(time_steps(alone, options.iterations));
+          std::printf("       scaling: 1 rank %.1f ms/iter, %d ranks %.1f ms/iter: speed-up %.2fx, efficiency %.0f%%\n",
+                      single_ms, comm.size(), ms_iter, single_ms / ms_iter, 100 * single_ms / (comm.size() * ms_iter));
+          std::fflush(stdout);
+        }, comm.rank() == 0);
+      }
+
+      // Time to solution: a fresh run of --solution-iterations; when the loss stays within 0.5% of its end.
+      int solution_its = -1;
+      double solution_s = -1, solution_ms = -1;
+      std::vector<double> solution_losses;
+      if (options.solution_iterations > 0) {
+        TrainConfig long_run = config;
+        long_run.iterations = options.solution_iterations;
+        Trainer fresh(long_run, loaded.stack, comm, runtime.device);
+        const auto start = std::chrono::steady_clock::now();
+        fresh.train();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        solution_losses = fresh.loss_history();
+        solution_its = iterations_to_solution(solution_losses);
+        solution_ms = 1e3 * seconds / long_run.iterations;
+        solution_s = solution_its * solution_ms / 1e3;
+        if (comm.rank() == 0) {
+          std::printf("       time to solution (loss within 0.5%% of iteration %d's): %d iterations, %.1f s\n",
+                      long_run.iterations, solution_its, solution_s);
+          std::fflush(stdout);
+        }
+      }
+
+      ReferenceRun reference;
+      int reference_solution_its = -1, to_reference_its = -1;
+      double reference_solution_s = -1, to_reference_s = -1;
+      if (comm.rank() == 0 && !options.reference.empty() && decoder == "fft" && comm.size() == 1) {
+        const int reference_iterations =
+            options.solution_iterations > 0 ? options.solution_iterations : options.warmup + options.iterations;
+        reference = run_reference(options, dir, reference_iterations, runtime.threads, options.warmup);
+        if (reference.ms_per_iteration > 0) {
+          std::printf("       reference_acn.py (plain PyTorch, same stack, %d threads): %.1f ms/iter (mean of %d after "
+                      "%d warm-up); astroclear is %.2fx faster per iteration\n",
+                      runtime.threads, reference.ms_per_iteration, reference_iterations - options.warmup,
+                      options.warmup, reference.ms_per_iteration / ms_iter);
+          if (options.solution_iterations > 0 && static_cast<int>(reference.losses.size()) == reference_iterations) {
+            reference_solution_its = iterations_to_solution(reference.losses);
+            reference_solution_s = reference_solution_its * reference.ms_per_iteration / 1e3;
+            std::printf("       reference time to solution: %d iterations, %.1f s; astroclear reaches its solution "
+                        "%.2fx sooner\n",
+                        reference_solution_its, reference_solution_s, reference_solution_s / solution_s);
+            // The same target for both: the reference's final loss per good pixel (its loss is a
+            // sum; the Huber terms of y/sigma do not depend on the flux unit, so they compare).
+            const double target = reference.losses.back() / loaded.stack.good_pixels;
+            for (std::size_t k = 0; k < solution_losses.size() && to_reference_its < 0; ++k) {
+              if (solution_losses[k] <= target * 1.005) to_reference_its = static_cast<int>(k) + 1;
+            }
+            if (to_reference_its > 0) {
+              to_reference_s = to_reference_its * solution_ms / 1e3;
+              std::printf("       the reference's final loss (%.5f per good pixel, within 0.5%%): astroclear after %d "
+                          "iterations, %.1f s: %.2fx sooner than the reference\n",
+                          target, to_reference_its, to_reference_s, reference_solution_s / to_reference_s);
+            } else {
+              std::printf("       astroclear did not reach the reference's final loss (%.5f per good pixel)\n", target);
+            }
           }
         }
         std::fflush(stdout);
-        if (json) {
-          json << "{\"exposures\": " << options.exposures << ", \"size\": " << size << ", \"decoder\": \"" << decoder
-               << "\", \"ranks\": " << comm.size() << ", \"threads_per_rank\": " << runtime.threads
-               << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
-               << ", \"mb_all_reduced_per_iteration\": " << mb << ", \"comm_ms_per_iteration\": " << comm_ms
-               << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << mean_rss
-               << ", \"stage_ms\": {\"encoder_forward\": " << stages.encoder_forward * per
-               << ", \"decoder_forward\": " << stages.decoder_forward * per << ", \"loss\": " << stages.loss * per
-               << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per
-               << ", \"optimizer\": " << stages.optimizer * per << "}"
-               << ", \"reference_ms_per_iteration\": " << reference_ms << "}\n";
-        }
+      }
+      if (comm.rank() == 0 && json) {
+        json << "{\"exposures\": " << options.exposures << ", \"size\": " << size << ", \"decoder\": \"" << decoder
+             << "\", \"ranks\": " << comm.size() << ", \"threads_per_rank\": " << runtime.threads
+             << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
+             << ", \"mb_all_reduced_per_iteration\": " << mb << ", \"comm_ms_per_iteration\": " << comm_ms
+             << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << mean_rss
+             << ", \"stage_ms\": {\"encoder_forward\": " << stages.encoder_forward * per
+             << ", \"decoder_forward\": " << stages.decoder_forward * per << ", \"loss\": " << stages.loss * per
+             << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per
+             << ", \"optimizer\": " << stages.optimizer * per << "}"
+             << ", \"single_rank_ms_per_iteration\": " << single_ms
+             << ", \"solution_iterations\": " << solution_its << ", \"solution_seconds\": " << solution_s
+             << ", \"reference_ms_per_iteration\": " << reference.ms_per_iteration
+             << ", \"reference_solution_iterations\": " << reference_solution_its
+             << ", \"reference_solution_seconds\": " << reference_solution_s
+             << ", \"iterations_to_reference_loss\": " << to_reference_its
+             << ", \"seconds_to_reference_loss\": " << to_reference_s << "}\n";
       }
     }
     comm.barrier();

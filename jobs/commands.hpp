@@ -104,6 +104,8 @@ struct BenchOptions {
   std::string work_dir = "/tmp";  ///< where the simulated stacks are written (removed after)
   std::string reference;          ///< reference_acn.py to run on the same stacks (rank 0, FFT decoder); "" = none
   std::string python = "/usr/bin/python3";
+  bool scaling = false;          ///< on P > 1 ranks, also time rank 0 alone: speed-up and efficiency
+  int solution_iterations = 0;   ///< > 0: time to solution over a fresh run this long (and the reference's)
   RuntimeOptions runtime;
 };
 

@@ -80,13 +80,27 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
   }
 }
 
-torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
-  const std::int64_t pad = kernel_sizes[b] / 2;
-  torch::Tensor x = images.unsqueeze(0);
-  if (pad > 0) {
-    x = torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect));
+torch::Tensor EncoderImpl::padded(std::size_t b, const torch::Tensor& images) {
+  const auto pad_now = [&] {
+    const std::int64_t pad = kernel_sizes[b] / 2;
+    torch::Tensor x = images.unsqueeze(0);
+    if (pad == 0) return x;
+    return torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect));
+  };
+  if (!images.device().is_cpu() || images.requires_grad()) return pad_now();
+  // Note [padded inputs]
+  const auto version = static_cast<std::int64_t>(images._version());
+  if (!padded_source_.defined() || !padded_source_.is_same(images) || padded_version_ != version) {
+    padded_.assign(kernel_sizes.size(), torch::Tensor());
+    padded_source_ = images;
+    padded_version_ = version;
   }
-  return torch::relu(depthwise_conv2d(x, depthwise_weight[b], depthwise_bias[b]));
+  if (!padded_[b].defined()) padded_[b] = pad_now();
+  return padded_[b];
+}
+
+torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
+  return torch::relu(depthwise_conv2d(padded(b, images), depthwise_weight[b], depthwise_bias[b]));
 }
 
 torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {
