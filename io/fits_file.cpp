@@ -41,6 +41,16 @@ FitsFile::~FitsFile() = default;
 
 void* FitsFile::handle() const { return fptr_.get(); }
 
+FitsFile FitsFile::open_image(const std::string& path, const std::string& extname) {
+  FitsFile f = open(path);
+  if (extname.empty()) {
+    if (!f.move_to_first_image()) throw Error(path + ": no 2-D image HDU");
+  } else if (!f.move_to(extname)) {
+    throw Error(path + ": no HDU with EXTNAME = '" + extname + "'");
+  }
+  return f;
+}
+
 FitsFile FitsFile::open(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error(path + ": file not found");
   fitsfile* fptr = nullptr;

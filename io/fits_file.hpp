@@ -16,6 +16,9 @@ class FitsFile {
  public:
   /// Opens an existing file read-only. Throws "PATH: not a FITS file (...)" and the like.
   static FitsFile open(const std::string& path);
+  /// Opens `path` read-only at the HDU with EXTNAME `extname`, or at its first 2-D image when
+  /// `extname` is empty. Throws "PATH: no HDU with EXTNAME = 'X'" or "PATH: no 2-D image HDU".
+  static FitsFile open_image(const std::string& path, const std::string& extname);
   /// Creates a new file; fails if it exists.
   static FitsFile create(const std::string& path);
 

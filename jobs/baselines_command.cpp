@@ -39,12 +39,10 @@ int run_rl(const RichardsonLucyOptions& options, const mpi::MpiEnvironment& env)
   LocalStack& stack = loaded.stack;
   stack.normalise(comm);
   stack.to(runtime.device);
-  TrainConfig decoder_choice;
+  TrainConfig decoder_choice;  // train's rule for --decoder auto, at its default FFT threshold
   decoder_choice.decoder = options.decoder;
-  std::int64_t psf_side = 1;
-  for (const auto& p : stack.psfs) psf_side = std::max({psf_side, p.size(0), p.size(1)});
-  const PsfDecoder decoder(stack.psfs, stack.height(), stack.width(), choose_decoder(decoder_choice, psf_side),
-                           runtime.device);
+  const PsfDecoder decoder(stack.psfs, stack.height(), stack.width(),
+                           choose_decoder(decoder_choice, largest_psf_side(stack.psfs)), runtime.device);
   if (comm.rank() == 0) {
     spdlog::info("Richardson-Lucy: {} exposures of {} px, {} iterations, pedestal {} sigma, {} decoder",
                  stack.total_exposures, io::shape_text(stack.height(), stack.width()), options.config.iterations,

@@ -9,15 +9,7 @@
 namespace astroclear::jobs {
 
 int run_compare(const CompareOptions& options) {
-  auto read = [&](const std::string& path) {
-    io::FitsFile f = io::FitsFile::open(path);
-    if (options.hdu.empty()) {
-      if (!f.move_to_first_image()) throw Error(path + ": no 2-D image HDU");
-    } else if (!f.move_to(options.hdu)) {
-      throw Error(path + ": no HDU with EXTNAME = '" + options.hdu + "'");
-    }
-    return f.read_image();
-  };
+  auto read = [&](const std::string& path) { return io::FitsFile::open_image(path, options.hdu).read_image(); };
   const io::Image a = read(options.first), b = read(options.second);
   if (a.height != b.height || a.width != b.width) {
     throw Error(options.second + ": " + io::shape_text(b.height, b.width) + " pixels, but " + options.first + " is " +

@@ -38,8 +38,7 @@ Truth read_truth(const std::string& dir) {
     if (!fs::exists(p)) throw Error("--truth: " + p + " does not exist (astroclear simulate writes it)");
   }
   Truth truth;
-  io::FitsFile f = io::FitsFile::open(path);
-  if (!f.move_to_first_image()) throw Error(path + ": no image HDU");
+  io::FitsFile f = io::FitsFile::open_image(path, "");
   truth.image = to_tensor(f.read_image());
   truth.target_fwhm = f.read_double("TFWHM").value_or(0);
   truth.coadd_noise = f.read_double("NOISECOA").value_or(0);
@@ -66,12 +65,7 @@ std::string write_single_hdu(const std::string& path, const torch::Tensor& image
 
 /// The image to score: the result's HDU, reconvolved to the target PSF when it is a latent image.
 torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth, Evaluated& e) {
-  io::FitsFile f = io::FitsFile::open(e.path);
-  if (options.hdu.empty()) {
-    if (!f.move_to_first_image()) throw Error(e.path + ": no 2-D image HDU");
-  } else if (!f.move_to(options.hdu)) {
-    throw Error(e.path + ": no HDU with EXTNAME = '" + options.hdu + "'");
-  }
+  io::FitsFile f = io::FitsFile::open_image(e.path, options.hdu);
   e.product = f.read_string("ACPROD").value_or("");
   torch::Tensor image = to_tensor(f.read_image());
   if (image.sizes() != truth.image.sizes()) {
@@ -200,11 +194,11 @@ int run_evaluate(const EvaluateOptions& options) {
   for (const auto& p : paths) {
     if (!fs::exists(p)) throw Error(p + ": no such file");
   }
-  io::find_source_extractor(options.sextractor);  // before any work: a clear message when missing
+  io::SourceExtractorSettings settings;
+  // Before any work, so that a missing SExtractor is said at once.
+  settings.executable = io::find_source_extractor(options.sextractor);
   const Truth truth = read_truth(options.truth_dir);
 
-  io::SourceExtractorSettings settings;
-  settings.executable = options.sextractor;
   settings.min_area = options.min_area;
   settings.filter_fwhm = truth.target_fwhm;
   settings.aperture_diameter = options.aperture > 0 ? options.aperture : 4 * truth.target_fwhm;

@@ -17,6 +17,12 @@ std::int64_t fast_fft_size(std::int64_t n) {
   }
 }
 
+std::int64_t largest_psf_side(const std::vector<torch::Tensor>& psfs) {
+  std::int64_t side = 1;
+  for (const auto& p : psfs) side = std::max({side, p.size(0), p.size(1)});
+  return side;
+}
+
 torch::Tensor stack_centred(const std::vector<torch::Tensor>& kernels) {
   std::int64_t kh = 1, kw = 1;
   for (const auto& k : kernels) {

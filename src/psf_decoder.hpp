@@ -44,6 +44,9 @@ class PsfDecoder {
   torch::Tensor spectra_;  ///< fft: (n, fft_h, fft_w / 2 + 1) complex
 };
 
+/// The largest side of any of the kernels (at least 1).
+std::int64_t largest_psf_side(const std::vector<torch::Tensor>& psfs);
+
 /// Stacks odd kernels of any sizes into one (n, kh, kw) tensor, each centred.
 torch::Tensor stack_centred(const std::vector<torch::Tensor>& kernels);
 

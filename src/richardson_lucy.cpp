@@ -1,9 +1,9 @@
 // richardson_lucy: masked, variance-weighted multi-frame Richardson-Lucy (Note [multi-frame Richardson-Lucy]).
 #include "src/richardson_lucy.hpp"
 
-
 #include "mpi/all_reduce.hpp"
 #include "mpi/error.hpp"
+#include "src/coadd.hpp"
 
 namespace astroclear {
 namespace {
@@ -20,28 +20,20 @@ void RichardsonLucyConfig::validate() const {
 torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder, const RichardsonLucyConfig& config,
                               mpi::Communicator& comm, const std::function<void(int, double)>& progress) {
   config.validate();
-  const auto n = stack.local_count();
-  const auto options = stack.images.options();
   // Per-exposure median good sigma: the weight and the pedestal scale.
-  torch::Tensor s = torch::empty({n, 1, 1}, options);
-  for (std::int64_t t = 0; t < n; ++t) {
-    s[t] = stack.sigmas[t].masked_select(stack.good[t] > 0.5).median();
-  }
+  const torch::Tensor s =
+      torch::tensor(stack.median_sigmas(), torch::kFloat64).to(stack.images.options()).view({-1, 1, 1});
   const torch::Tensor weight = stack.good / (s * s);
   const torch::Tensor pedestal = config.pedestal * s;
   const torch::Tensor data = (stack.images + pedestal).clamp_min(0) * weight;
 
   torch::NoGradGuard no_grad;  // the adjoint is explicit (PsfDecoder::adjoint_sum)
-  torch::Tensor x, norm;
-  {
-    // Start: the inverse-variance coadd (per pixel), clipped to a positive floor.
-    const torch::Tensor w = stack.good / (stack.sigmas * stack.sigmas);
-    torch::Tensor planes = torch::stack({(w * stack.images).sum(0), w.sum(0)});
-    mpi::all_reduce_sum_(planes, comm);
-    x = torch::where(planes[1] > 0, planes[0] / planes[1].clamp_min(1e-30), torch::zeros_like(planes[0]))
-            .clamp_min(kStartFloor);
-  }
-  norm = decoder.adjoint_sum(weight);
+  // Start: the inverse-variance coadd in normalised units (0 where no exposure is good), clipped
+  // to a positive floor.
+  torch::Tensor x = torch::nan_to_num(inverse_variance_coadd(stack, comm) / stack.flux_unit, 0.0)
+                        .to(stack.images.device())
+                        .clamp_min(kStartFloor);
+  torch::Tensor norm = decoder.adjoint_sum(weight);
   mpi::all_reduce_sum_(norm, comm);
   const torch::Tensor covered = norm > 1e-12 * norm.max();
   const torch::Tensor safe_norm = torch::where(covered, norm, torch::ones_like(norm));

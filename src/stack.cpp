@@ -5,13 +5,19 @@
 
 namespace astroclear {
 
+std::vector<double> LocalStack::median_sigmas() const {
+  std::vector<double> medians;
+  for (std::int64_t t = 0; t < local_count(); ++t) {
+    medians.push_back(sigmas[t].masked_select(good[t] > 0.5).median().item<double>());
+  }
+  return medians;
+}
+
 void LocalStack::normalise(mpi::Communicator& comm) {
   // Per-exposure median sigma, scattered into a vector over all exposures, summed over ranks.
   std::vector<double> medians(total_exposures, 0.0);
-  for (std::int64_t t = 0; t < local_count(); ++t) {
-    torch::Tensor g = good[t] > 0.5;
-    medians[exposure_ids[t]] = sigmas[t].masked_select(g).median().item<double>();
-  }
+  const std::vector<double> local = median_sigmas();
+  for (std::int64_t t = 0; t < local_count(); ++t) medians[exposure_ids[t]] = local[t];
   comm.all_reduce_sum(medians.data(), medians.size());
   std::vector<double> sorted = medians;
   std::sort(sorted.begin(), sorted.end());

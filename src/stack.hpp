@@ -25,6 +25,8 @@ struct LocalStack {
   std::int64_t height() const { return images.size(1); }
   std::int64_t width() const { return images.size(2); }
 
+  /// Median sigma over each of this rank's exposures' good pixels, in exposure_ids order.
+  std::vector<double> median_sigmas() const;
   /// Collective. Sets flux_unit to the median over all exposures of each exposure's median good
   /// sigma, divides images and sigmas by it, and sums the good-pixel count over ranks.
   void normalise(mpi::Communicator& comm);

@@ -28,12 +28,6 @@ typename StateMap::key_type adam_key(const StateMap&, const torch::Tensor& p) {
   }
 }
 
-std::int64_t largest_psf_side(const std::vector<torch::Tensor>& psfs) {
-  std::int64_t side = 1;
-  for (const auto& p : psfs) side = std::max({side, p.size(0), p.size(1)});
-  return side;
-}
-
 }  // namespace
 
 PsfDecoder::Mode choose_decoder(const TrainConfig& config, std::int64_t psf_size) {
@@ -55,10 +49,7 @@ Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Commun
   if (config_.init == "identity") {
     // Inverse-variance weight of each exposure from its median good sigma.
     std::vector<double> weights;
-    for (std::int64_t t = 0; t < stack_.local_count(); ++t) {
-      const double s = stack_.sigmas[t].masked_select(stack_.good[t] > 0.5).median().item<double>();
-      weights.push_back(1.0 / (s * s));
-    }
+    for (double s : stack_.median_sigmas()) weights.push_back(1.0 / (s * s));
     encoder_->initialise_from(stack_.images,
                               torch::tensor(weights, torch::kFloat64).to(device), comm_);
   }

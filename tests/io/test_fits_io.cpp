@@ -22,6 +22,34 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
+/// The planes of an MEF exposure as `simulate` writes it, with the MASK header's cards.
+struct MefPlanes {
+  io::Image image, variance;
+  io::MaskImage mask;
+  std::vector<io::HeaderCard> mask_cards;
+};
+
+MefPlanes read_planes(const std::string& path) {
+  io::FitsFile f = io::FitsFile::open(path);
+  MefPlanes p;
+  f.move_to("IMAGE");
+  p.image = f.read_image();
+  f.move_to("MASK");
+  p.mask = f.read_mask();
+  p.mask_cards = f.read_cards();
+  f.move_to("VARIANCE");
+  p.variance = f.read_image();
+  return p;
+}
+
+/// Writes a MASK HDU with the mask-plane names (MP_* cards) of `from`.
+void write_mask_with_plane_names(io::FitsFile& f, const MefPlanes& from) {
+  f.write_mask(from.mask, "MASK");
+  for (const auto& c : from.mask_cards) {
+    if (c.key.rfind("MP_", 0) == 0) f.write_card(c);
+  }
+}
+
 io::Image ramp(std::int64_t h, std::int64_t w) {
   io::Image image(h, w);
   for (std::int64_t i = 0; i < image.size(); ++i) image.pixels[i] = 0.25f * static_cast<float>(i) - 3.0f;
@@ -155,30 +183,18 @@ TEST(ExposureReader, SeparatePlanesWithInverseVarianceReadLikeTheMef) {
   TempDir dir;
   testing::simulate_into(dir.path().string(), 2, 40, 40, 6);
   io::StackSpec spec = io::load_manifest(dir / "stack.toml");
-  io::FitsFile mef = io::FitsFile::open(spec.exposures[0].file);
-  mef.move_to(0);
-  const double fscale = *mef.read_double("FSCALE");
-  mef.move_to("IMAGE");
-  io::Image image = mef.read_image();
-  mef.move_to("MASK");
-  io::MaskImage mask = mef.read_mask();
-  auto mask_cards = mef.read_cards();
-  mef.move_to("VARIANCE");
-  io::Image inverse = mef.read_image();
+  const double fscale = *io::FitsFile::open(spec.exposures[0].file).read_double("FSCALE");
+  const MefPlanes planes = read_planes(spec.exposures[0].file);
+  io::Image inverse = planes.variance;
   for (float& v : inverse.pixels) v = 1.0f / v;
   auto write = [&](const std::string& name, auto&& body) {
     io::FitsFile f = io::FitsFile::create(dir / name);
     body(f);
     f.close();
   };
-  write("img.fits", [&](io::FitsFile& f) { f.write_image(image); f.write_key("FLXSCALE", fscale); });
+  write("img.fits", [&](io::FitsFile& f) { f.write_image(planes.image); f.write_key("FLXSCALE", fscale); });
   write("ivar.fits", [&](io::FitsFile& f) { f.write_image(inverse); });
-  write("mask.fits", [&](io::FitsFile& f) {
-    f.write_mask(mask, "MASK");
-    for (const auto& c : mask_cards) {
-      if (c.key.rfind("MP_", 0) == 0) f.write_card(c);
-    }
-  });
+  write("mask.fits", [&](io::FitsFile& f) { write_mask_with_plane_names(f, planes); });
   io::ExposureSpec separate{"", dir / "img.fits", "", dir / "ivar.fits", dir / "mask.fits", spec.exposures[0].psf,
                             std::nullopt};
   io::ExposureData a = io::read_exposure(spec.exposures[0], spec), b = io::read_exposure(separate, spec);
@@ -201,28 +217,15 @@ class BadInput : public ::testing::Test {
   template <typename Edit>
   void edit_exposure(int t, Edit edit) {
     const std::string path = dir_ / ("exp_00" + std::to_string(t) + ".fits");
-    io::FitsFile in = io::FitsFile::open(path);
-    in.move_to("IMAGE");
-    io::Image image = in.read_image();
-    in.move_to("MASK");
-    io::MaskImage mask = in.read_mask();
-    auto mask_cards = in.read_cards();
-    in.move_to("VARIANCE");
-    io::Image variance = in.read_image();
-    in.close();
-    edit(image, mask, variance);
+    MefPlanes planes = read_planes(path);
+    edit(planes.image, planes.mask, planes.variance);
     fs::remove(path);
     io::FitsFile out = io::FitsFile::create(path);
     out.write_empty_primary();
     out.write_key("FSCALE", 1.0);
-    if (image.size() > 0) out.write_image(image, "IMAGE");
-    if (mask.height > 0) {
-      out.write_mask(mask, "MASK");
-      for (const auto& c : mask_cards) {
-        if (c.key.rfind("MP_", 0) == 0) out.write_card(c);
-      }
-    }
-    if (variance.size() > 0) out.write_image(variance, "VARIANCE");
+    if (planes.image.size() > 0) out.write_image(planes.image, "IMAGE");
+    if (planes.mask.height > 0) write_mask_with_plane_names(out, planes);
+    if (planes.variance.size() > 0) out.write_image(planes.variance, "VARIANCE");
     out.close();
   }
 
