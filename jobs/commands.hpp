@@ -77,6 +77,7 @@ struct EvaluateOptions {
   double aperture = 0;         ///< diameter, pixels; 0 = 4 x the target FWHM
   double photometry_flux = 0;  ///< 0 = 20 x threshold / target PSF peak
   std::string json;            ///< also write one JSON object per image here
+  bool overwrite = false;      ///< replace an existing --json file
   std::string sextractor;      ///< executable; empty = source-extractor or sex on PATH
   std::string keep_dir;        ///< keep SExtractor's inputs and catalogues here
 };

@@ -10,6 +10,7 @@
 
 #include "io/catalogs.hpp"
 #include "io/file_tree.hpp"
+#include "io/fits_output.hpp"
 #include "io/fits_file.hpp"
 #include "io/source_extractor.hpp"
 #include "jobs/commands.hpp"
@@ -146,8 +147,10 @@ void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
   }
 }
 
+/// Written beside `path` and renamed over it, so that no half-written file is ever left.
 void write_json(const std::string& path, const std::vector<Evaluated>& all, double threshold) {
-  std::ofstream out(path);
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  std::ofstream out(temp);
   for (const auto& e : all) {
     const auto& s = e.scores;
     out << "{\"image\": " << json_string(e.path) << ", \"label\": " << json_string(e.label)
@@ -167,7 +170,12 @@ void write_json(const std::string& path, const std::vector<Evaluated>& all, doub
     }
     out << "]}\n";
   }
-  if (!out) throw Error(path + ": cannot write the JSON results");
+  out.close();
+  if (!out) {
+    fs::remove(temp);
+    throw Error(path + ": cannot write the JSON results");
+  }
+  fs::rename(temp, path);
 }
 
 /// A private folder for the images and catalogues SExtractor reads and writes.
@@ -194,6 +202,7 @@ int run_evaluate(const EvaluateOptions& options) {
   for (const auto& p : paths) {
     if (!fs::exists(p)) throw Error(p + ": no such file");
   }
+  if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
   io::SourceExtractorSettings settings;
   // Before any work, so that a missing SExtractor is said at once.
   settings.executable = io::find_source_extractor(options.sextractor);

@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
   evaluate_cmd->add_option("--aperture", evaluate.aperture, "photometry aperture diameter, pixels (default: 4 x target FWHM)");
   evaluate_cmd->add_option("--photometry-flux", evaluate.photometry_flux, "photometry of matched sources brighter than this");
   evaluate_cmd->add_option("--json", evaluate.json, "also write one JSON object per image to this file");
+  evaluate_cmd->add_flag("--overwrite", evaluate.overwrite, "replace an existing --json file");
   evaluate_cmd->add_option("--sextractor", evaluate.sextractor, "SExtractor executable (default: source-extractor or sex on PATH)");
   evaluate_cmd->add_option("--keep", evaluate.keep_dir, "keep SExtractor's images, configuration and catalogues in this folder");
 

@@ -58,6 +58,11 @@ set +e
 msg=$("$exe" evaluate restored.fits --truth small 2>&1); code=$?
 set -e
 [ "$code" = 1 ] && grep -q "restored.fits: 256x256 pixels, but the truth is 64x64" <<<"$msg" || fail "shape: $code $msg"
+set +e
+msg=$("$exe" evaluate restored.fits --truth stack --json scores.json 2>&1); code=$?
+set -e
+[ "$code" = 1 ] && grep -q "scores.json: output exists; pass --overwrite" <<<"$msg" && [ "$(wc -l < scores.json)" = 3 ] ||
+  fail "existing --json: $code $msg"
 mkdir kept && touch kept/mine
 set +e
 msg=$("$exe" evaluate restored.fits --truth stack --keep kept 2>&1); code=$?
