@@ -11,9 +11,12 @@
 #include <sstream>
 
 #include "io/file_tree.hpp"
+#include "io/fits_output.hpp"
 #include "jobs/commands.hpp"
+#include "jobs/device_memory.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
+#include "mpi/error.hpp"
 #include "src/trainer.hpp"
 
 namespace astroclear::jobs {
@@ -81,17 +84,26 @@ int iterations_to_solution(const std::vector<double>& losses, double tolerance =
   return k + 1;  // iterations done when the loss first stayed within the band
 }
 
-/// The ms of each of `iterations` steps (each waits for the device).
-std::vector<double> time_steps(Trainer& trainer, int iterations) {
+struct TimedSteps {
+  std::vector<double> ms;     ///< each step's time (each waits for the device)
+  double peak_gpu_mib = -1;   ///< on a GPU, the most device memory in use after any step; -1 where unknown
+};
+
+TimedSteps time_steps(Trainer& trainer, int iterations, const torch::Device& device) {
   trainer.loss_history();  // synchronise before timing
-  std::vector<double> ms;
+  TimedSteps timed;
   for (int i = 0; i < iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
     trainer.step();
     trainer.loss_history();  // waits for the device
-    ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    timed.ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (device.is_cuda()) {
+      if (const auto used = device_memory_used_mib(device.index())) {
+        timed.peak_gpu_mib = std::max(timed.peak_gpu_mib, *used);
+      }
+    }
   }
-  return ms;
+  return timed;
 }
 
 double median(std::vector<double> v) {
@@ -105,10 +117,15 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
   std::ofstream json;
+  comm.collectively([&] {
+    if (options.json.empty()) return;
+    io::check_output_path(options.json, options.overwrite);
+    json.open(options.json);
+    if (!json) throw Error(options.json + ": cannot be written");
+  }, comm.rank() == 0);
   if (comm.rank() == 0) {
-    std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s\n", "n_exp", "size", "decoder", "ranks",
-                "threads", "ms/iter", "p10-p90", "MB reduced", "comm ms", "comm %", "peak RSS MB");
-    if (!options.json.empty()) json.open(options.json);
+    std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s %11s\n", "n_exp", "size", "decoder", "ranks",
+                "threads", "ms/iter", "p10-p90", "MB reduced", "comm ms", "comm %", "peak RSS MB", "peak GPU MB");
   }
   for (int size : options.sizes) {
     // Rank 0 writes the stack into a folder of its own; every rank then reads its exposures.
@@ -133,7 +150,9 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       Trainer trainer(config, loaded.stack, comm, runtime.device);
       for (int i = 0; i < options.warmup; ++i) trainer.step();
       comm.reset_stats();
-      std::vector<double> ms = time_steps(trainer, options.iterations);
+      const TimedSteps timed = time_steps(trainer, options.iterations, runtime.device);
+      std::vector<double> ms = timed.ms;
+      const double gpu_mib = timed.peak_gpu_mib;
       // The split by stage, on a few more iterations with a device synchronisation per stage.
       trainer.profile_stages(true);
       for (int i = 0; i < std::min(options.iterations, 5); ++i) trainer.step();
@@ -155,9 +174,11 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       if (comm.rank() == 0) {
         char range[32];
         std::snprintf(range, sizeof(range), "%.0f-%.0f", p10, p90);
-        std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f\n", options.exposures, size,
+        char gpu[32] = "-";
+        if (gpu_mib >= 0) std::snprintf(gpu, sizeof(gpu), "%.0f", gpu_mib);
+        std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f %11s\n", options.exposures, size,
                     decoder.c_str(), comm.size(), runtime.threads, ms_iter, range, mb, comm_ms,
-                    100.0 * comm_ms / ms_iter, rss);
+                    100.0 * comm_ms / ms_iter, rss, gpu);
         std::printf("       stages ms/iter: encoder fwd %.1f, decoder fwd %.1f, loss %.1f, backward %.1f, "
                     "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
                     stages.encoder_forward * per, stages.decoder_forward * per, stages.loss * per, stages.backward * per,
@@ -175,7 +196,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
           whole.stack.to(runtime.device);
           Trainer alone(config, whole.stack, local, runtime.device);
           for (int i = 0; i < options.warmup; ++i) alone.step();
-          single_ms = median(time_steps(alone, options.iterations));
+          single_ms = median(time_steps(alone, options.iterations, runtime.device).ms);
           std::printf("       scaling: 1 rank %.1f ms/iter, %d ranks %.1f ms/iter: speed-up %.2fx, efficiency %.0f%%\n",
                       single_ms, comm.size(), ms_iter, single_ms / ms_iter, 100 * single_ms / (comm.size() * ms_iter));
           std::fflush(stdout);
@@ -246,6 +267,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
              << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
              << ", \"mb_all_reduced_per_iteration\": " << mb << ", \"comm_ms_per_iteration\": " << comm_ms
              << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << mean_rss
+             << ", \"peak_gpu_mib_rank0\": " << (gpu_mib >= 0 ? std::to_string(gpu_mib) : std::string("null"))
              << ", \"stage_ms\": {\"encoder_forward\": " << stages.encoder_forward * per
              << ", \"decoder_forward\": " << stages.decoder_forward * per << ", \"loss\": " << stages.loss * per
              << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per

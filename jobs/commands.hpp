@@ -23,6 +23,7 @@ struct RuntimeOptions {
   std::string device = "auto";  ///< auto, cpu or cuda
   int threads = 0;               ///< per rank; 0 = the node's cores shared among its ranks
   std::string comm = "auto";     ///< auto, mpi or nccl
+  std::string tf32 = "default";  ///< on a GPU: TF32 in cuDNN convolutions and cuBLAS, on, off or LibTorch's default
 };
 
 /// When and where train writes checkpoints, and what it resumes from (DESIGN.md section 3).
@@ -102,6 +103,7 @@ struct BenchOptions {
   int warmup = 3;
   int iterations = 10;
   std::string json;            ///< also write one JSON object per line here
+  bool overwrite = false;      ///< replace an existing `json` file
   std::string work_dir = "/tmp";  ///< where the simulated stacks are written (removed after)
   std::string reference;          ///< reference_acn.py to run on the same stacks (rank 0, FFT decoder); "" = none
   std::string python = "/usr/bin/python3";

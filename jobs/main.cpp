@@ -23,6 +23,9 @@ void add_runtime_options(CLI::App* app, RuntimeOptions& r) {
   app->add_option("--threads", r.threads, "CPU threads per rank (default: cores / ranks on the node)");
   app->add_option("--comm", r.comm, "all-reduce backend: auto (NCCL on GPUs), mpi or nccl")
       ->check(CLI::IsMember({"auto", "mpi", "nccl"}));
+  app->add_option("--tf32", r.tf32,
+                  "on a GPU, TF32 math in convolutions and matrix products: default (LibTorch's), on or off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
 }
 
 void configure_logging(int rank) {
@@ -156,6 +159,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--warmup", bench.warmup, "untimed iterations first");
   bench_cmd->add_option("--iterations", bench.iterations, "timed iterations (median reported)");
   bench_cmd->add_option("--json", bench.json, "also write JSON lines to this file");
+  bench_cmd->add_flag("--overwrite", bench.overwrite, "replace an existing --json file");
   bench_cmd->add_option("--work-dir", bench.work_dir, "folder for the temporary simulated stacks");
   bench_cmd->add_option("--reference", bench.reference,
                         "also run this reference_acn.py (plain PyTorch) on the same stacks and print the ratio");

@@ -29,10 +29,20 @@ Runtime make_runtime(const RuntimeOptions& options, const mpi::MpiEnvironment& e
   mpi::Backend backend = options.comm == "mpi" ? mpi::Backend::kMpi
                          : options.comm == "nccl" ? mpi::Backend::kNccl
                                                   : mpi::Backend::kAuto;
+  if (options.tf32 != "default") {
+    // Process-wide switches; they only change what CUDA kernels do (float32 stays float32 on CPUs).
+    at::globalContext().setAllowTF32CuDNN(options.tf32 == "on");
+    at::globalContext().setAllowTF32CuBLAS(options.tf32 == "on");
+  }
   runtime.comm = env.make_communicator(backend, cuda_index);
   if (env.rank() == 0) {
     spdlog::info("runtime: {} rank(s), device {}, {} thread(s) per rank, communicator {}", env.size(),
                  runtime.device.str(), runtime.threads, runtime.comm->backend());
+    if (runtime.device.is_cuda()) {
+      spdlog::info("TF32: convolutions {}, matrix products {} (--tf32 {})",
+                   at::globalContext().allowTF32CuDNN() ? "on" : "off",
+                   at::globalContext().allowTF32CuBLAS() ? "on" : "off", options.tf32);
+    }
   }
   return runtime;
 }

@@ -44,3 +44,26 @@ grep -q "on rank 1" <<<"$out" || { echo "$out"; fail "failing rank not named"; }
 [ "$elapsed" -lt 20 ] || fail "took ${elapsed}s to stop"
 [ ! -e "$dir/y.fits" ] || fail "corrupt input left an output"
 echo "PASS mpi cli (corrupt input stopped all ranks in ${elapsed}s)"
+
+# The benchmark on 2 ranks: a row per configuration in JSON, the scaling and time-to-solution
+# figures filled in, no GPU column on a CPU, and an existing JSON file kept unless --overwrite.
+bench=("${mpirun[@]}" -n 2 "$exe" bench --sizes 48 --exposures 4 --warmup 1 --iterations 3 --threads 1
+       --work-dir "$dir" --json "$dir/bench.jsonl")
+"${bench[@]}" --scaling --solution-iterations 15 > "$dir/bench.log" 2>&1 || { cat "$dir/bench.log"; fail "bench on 2 ranks"; }
+[ "$(wc -l < "$dir/bench.jsonl")" -eq 1 ] || fail "bench JSON: not one row"
+field() { grep -o "\"$1\": [^,}]*" "$dir/bench.jsonl" | sed 's/.*: //'; }
+positive() { awk -v v="$(field "$1")" 'BEGIN { exit !(v + 0 > 0) }' || fail "bench JSON: $1 = '$(field "$1")'"; }
+[ "$(field ranks)" = 2 ] && [ "$(field size)" = 48 ] || fail "bench JSON: ranks/size"
+for f in ms_per_iteration single_rank_ms_per_iteration peak_rss_mib_rank0 mb_all_reduced_per_iteration solution_seconds; do
+  positive "$f"
+done
+[ "$(field peak_gpu_mib_rank0)" = null ] || fail "bench JSON: a GPU figure on a CPU"
+its=$(field solution_iterations)
+[ "$its" -ge 1 ] && [ "$its" -le 15 ] || fail "bench JSON: solution_iterations = $its"
+grep -q "peak GPU MB" "$dir/bench.log" || fail "bench table header"
+out=$("${bench[@]}" 2>&1) && fail "bench replaced an existing JSON file"
+grep -q "bench.jsonl" <<<"$out" || { echo "$out"; fail "bench did not name the existing file"; }
+[ "$(wc -l < "$dir/bench.jsonl")" -eq 1 ] || fail "bench touched the existing JSON file"
+"${bench[@]}" --overwrite > /dev/null 2>&1 || fail "bench --overwrite"
+ls "$dir" | grep -q "^astroclear-bench-" && fail "bench left its simulated stack behind"
+echo "PASS bench on 2 ranks (JSON row, scaling, time to solution, existing JSON kept)"
