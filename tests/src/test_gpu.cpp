@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <utility>
+#include <vector>
+
 #include "jobs/stack_loader.hpp"
 #include "src/psf_decoder.hpp"
 #include "src/trainer.hpp"
@@ -9,6 +13,19 @@
 
 namespace astroclear {
 namespace {
+
+/// 20 iterations of the default configuration on the stack in `dir`, on `device`: latent and losses.
+std::pair<torch::Tensor, std::vector<double>> train_20(const std::filesystem::path& dir, torch::Device device) {
+  mpi::LocalCommunicator comm;
+  TrainConfig config;
+  config.iterations = 20;
+  jobs::LoadedStack loaded = jobs::load_stack(dir / "stack.toml", comm);
+  loaded.stack.normalise(comm);
+  loaded.stack.to(device);
+  Trainer trainer(config, loaded.stack, comm, device);
+  trainer.train();
+  return {trainer.latent(), trainer.loss_history()};
+}
 
 class Cuda : public ::testing::Test {
  protected:
@@ -37,19 +54,8 @@ TEST_F(Cuda, DecodersAgreeOnTheGpu) {
 TEST_F(Cuda, TrainingMatchesTheCpu) {
   testing::TempDir dir;
   testing::simulate_into(dir.path().string(), 6, 64, 72, 8);
-  mpi::LocalCommunicator comm;
-  TrainConfig config;
-  config.iterations = 20;
-  auto run = [&](torch::Device device) {
-    jobs::LoadedStack loaded = jobs::load_stack(dir / "stack.toml", comm);
-    loaded.stack.normalise(comm);
-    loaded.stack.to(device);
-    Trainer trainer(config, loaded.stack, comm, device);
-    trainer.train();
-    return std::make_pair(trainer.latent(), trainer.loss_history());
-  };
-  auto [cpu_latent, cpu_loss] = run(torch::kCPU);
-  auto [gpu_latent, gpu_loss] = run(torch::kCUDA);
+  auto [cpu_latent, cpu_loss] = train_20(dir.path(), torch::kCPU);
+  auto [gpu_latent, gpu_loss] = train_20(dir.path(), torch::kCUDA);
   const double diff = ((gpu_latent - cpu_latent).norm() / cpu_latent.norm()).item<double>();
   std::printf("CUDA vs CPU after 20 iterations: latent relative L2 %.3g, final loss %.6f vs %.6f\n", diff,
               gpu_loss.back(), cpu_loss.back());
@@ -62,18 +68,10 @@ TEST_F(Cuda, TrainingMatchesTheCpu) {
 TEST_F(Cuda, Tf32StaysCloseToFloat32) {
   testing::TempDir dir;
   testing::simulate_into(dir.path().string(), 6, 64, 72, 8);
-  mpi::LocalCommunicator comm;
-  TrainConfig config;
-  config.iterations = 20;
   auto run = [&](bool tf32) {
     at::globalContext().setAllowTF32CuDNN(tf32);
     at::globalContext().setAllowTF32CuBLAS(tf32);
-    jobs::LoadedStack loaded = jobs::load_stack(dir / "stack.toml", comm);
-    loaded.stack.normalise(comm);
-    loaded.stack.to(torch::kCUDA);
-    Trainer trainer(config, loaded.stack, comm, torch::kCUDA);
-    trainer.train();
-    return std::make_pair(trainer.latent(), trainer.loss_history());
+    return train_20(dir.path(), torch::kCUDA);
   };
   auto [tf32_latent, tf32_loss] = run(true);
   auto [fp32_latent, fp32_loss] = run(false);
