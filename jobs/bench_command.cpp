@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "io/file_tree.hpp"
@@ -16,7 +15,6 @@
 #include "jobs/device_memory.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
-#include "mpi/error.hpp"
 #include "src/trainer.hpp"
 
 namespace astroclear::jobs {
@@ -116,12 +114,10 @@ double median(std::vector<double> v) {
 int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
-  std::ofstream json;
+  // The JSON rows are kept here and written whole when the benchmark ends (io::write_text_file).
+  std::ostringstream json;
   comm.collectively([&] {
-    if (options.json.empty()) return;
-    io::check_output_path(options.json, options.overwrite);
-    json.open(options.json);
-    if (!json) throw Error(options.json + ": cannot be written");
+    if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
   }, comm.rank() == 0);
   if (comm.rank() == 0) {
     std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s %11s\n", "n_exp", "size", "decoder", "ranks",
@@ -150,8 +146,8 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       Trainer trainer(config, loaded.stack, comm, runtime.device);
       for (int i = 0; i < options.warmup; ++i) trainer.step();
       comm.reset_stats();
-      const TimedSteps timed = time_steps(trainer, options.iterations, runtime.device);
-      std::vector<double> ms = timed.ms;
+      TimedSteps timed = time_steps(trainer, options.iterations, runtime.device);
+      std::vector<double> ms = std::move(timed.ms);
       const double gpu_mib = timed.peak_gpu_mib;
       // The split by stage, on a few more iterations with a device synchronisation per stage.
       trainer.profile_stages(true);
@@ -261,7 +257,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
         }
         std::fflush(stdout);
       }
-      if (comm.rank() == 0 && json) {
+      if (comm.rank() == 0 && !options.json.empty()) {
         json << "{\"exposures\": " << options.exposures << ", \"size\": " << size << ", \"decoder\": \"" << decoder
              << "\", \"ranks\": " << comm.size() << ", \"threads_per_rank\": " << runtime.threads
              << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
@@ -284,6 +280,9 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
     comm.barrier();
     if (comm.rank() == 0) io::remove_tree(dir);
   }
+  comm.collectively([&] {
+    if (!options.json.empty()) io::write_text_file(options.json, json.str());
+  }, comm.rank() == 0);
   return 0;
 }
 

@@ -1,11 +1,9 @@
 // astroclear evaluate: detections, photometry and image metrics of restored images against the truth.
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "io/catalogs.hpp"
@@ -147,10 +145,9 @@ void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
   }
 }
 
-/// Written beside `path` and renamed over it, so that no half-written file is ever left.
+/// One JSON object per image, written whole or not at all (io::write_text_file).
 void write_json(const std::string& path, const std::vector<Evaluated>& all, double threshold) {
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  std::ofstream out(temp);
+  std::ostringstream out;
   for (const auto& e : all) {
     const auto& s = e.scores;
     out << "{\"image\": " << json_string(e.path) << ", \"label\": " << json_string(e.label)
@@ -170,12 +167,7 @@ void write_json(const std::string& path, const std::vector<Evaluated>& all, doub
     }
     out << "]}\n";
   }
-  out.close();
-  if (!out) {
-    fs::remove(temp);
-    throw Error(path + ": cannot write the JSON results");
-  }
-  fs::rename(temp, path);
+  io::write_text_file(path, out.str(), "cannot write the JSON results");
 }
 
 /// A private folder for the images and catalogues SExtractor reads and writes.
