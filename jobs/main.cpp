@@ -40,8 +40,9 @@ void configure_logging(int rank) {
 // floats are 35 MB, above glibc's largest mmap threshold (32 MB). Each such malloc then maps
 // fresh pages and each free unmaps them, so every iteration page-faults its whole working set
 // anew: measured at 512 px on 2 threads, a branch's depthwise convolution took 65-82 ms instead
-// of 18-24, a ReLU 12-18 ms instead of 2.3, a BatchNorm twice its time. Serving all allocations from the heap and never trimming it keeps freed blocks
-// for the next iteration; the process holds its peak memory until it exits, as HPC jobs do.
+// of 18-24, a ReLU 12-18 ms instead of 2.3, a BatchNorm twice its time. Serving all allocations
+// from the heap and never trimming it keeps freed blocks for the next iteration; the process holds
+// its peak memory until it exits, as HPC jobs do.
 void keep_freed_memory_for_reuse() {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
