@@ -10,8 +10,10 @@ namespace astroclear {
 // forward, but the weight gradient falls back to a slow generic path. The inputs are the
 // exposures, which need no gradient, so the backward needs only dL/dw[c,i,j] = sum_p g[c,p] *
 // x[c,p+(i,j)] and dL/db[c] = sum_p g[c,p]. depthwise_conv2d computes those with one pass per
-// channel over the image, the k x k row dot products running from L1, channels in parallel
+// channel over the image, the k x k row dot products running from L1, up to eight taps at a time
+// so that each load of g feeds eight independent multiply-add chains, channels in parallel
 // (deterministic: each channel's sums always run in the same order, whatever the thread count).
+// At 33 x 512^2 on 2 threads (AMD EPYC, AVX2): 5.5, 11.8 and 18.0 ms for k = 3, 5, 7.
 // On CUDA it is plain torch::conv2d (cuDNN is fast there).
 
 /// Depthwise convolution (groups = channels, no padding) of `padded` (1, n, H + k - 1, W + k - 1),
