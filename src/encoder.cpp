@@ -6,6 +6,7 @@
 
 #include "mpi/all_reduce.hpp"
 #include "src/depthwise_conv.hpp"
+#include "src/pointwise_sum.hpp"
 
 namespace astroclear {
 namespace {
@@ -104,13 +105,12 @@ torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
 }
 
 torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {
-  const std::int64_t n = images.size(0);
   torch::Tensor z;
   for (std::size_t b = 0; b < kernel_sizes.size(); ++b) {
     torch::Tensor h = torch::batch_norm(branch(b, images), norm_weight[b], norm_bias[b], {}, {}, /*training=*/true,
                                         0.1, kBatchNormEps, /*cudnn_enabled=*/true);
-    torch::Tensor a = pointwise_weight.select(1, static_cast<std::int64_t>(b)).view({1, n, 1, 1});
-    torch::Tensor part = torch::conv2d(h, a);  // (1, 1, H, W): the pointwise sum over this branch
+    // (1, 1, H, W): the pointwise sum over this branch's channels
+    torch::Tensor part = pointwise_sum(h, pointwise_weight.select(1, static_cast<std::int64_t>(b)));
     z = z.defined() ? z + part : part;
   }
   return z.view({images.size(1), images.size(2)});

@@ -6,6 +6,7 @@
 #include "mpi/error.hpp"
 #include "mpi/partition.hpp"
 #include "src/depthwise_conv.hpp"
+#include "src/pointwise_sum.hpp"
 #include "src/encoder.hpp"
 #include "src/huber_loss.hpp"
 #include "src/psf_decoder.hpp"
@@ -167,6 +168,36 @@ TEST(DepthwiseConv, FastCpuGradientsEqualLibTorchs) {
     EXPECT_LT(((grad_weight - weight.grad()).norm() / weight.grad().norm()).item<double>(), 1e-5) << "k = " << k;
     EXPECT_LT(((grad_bias - bias.grad()).norm() / bias.grad().norm()).item<double>(), 1e-5) << "k = " << k;
   }
+}
+
+TEST(PointwiseSum, FastCpuGradientsEqualLibTorchs) {
+  // Note [pointwise sum]: the forward and both gradients against LibTorch's 1 x 1 convolution,
+  // on an image of more pixels than one summation block and not a multiple of it.
+  torch::manual_seed(4);
+  torch::Tensor features = torch::randn({1, 5, 131, 129}, torch::requires_grad());
+  torch::Tensor weight = torch::randn({5}, torch::requires_grad());
+  torch::Tensor upstream = torch::randn({1, 1, 131, 129});
+  torch::Tensor ours = pointwise_sum(features, weight);
+  ours.backward(upstream);
+  const torch::Tensor grad_features = features.grad().clone(), grad_weight = weight.grad().clone();
+  features.mutable_grad().zero_();
+  weight.mutable_grad().zero_();
+  torch::Tensor theirs = torch::conv2d(features, weight.view({1, 5, 1, 1}));
+  theirs.backward(upstream);
+  EXPECT_LT(((ours - theirs).norm() / theirs.norm()).item<double>(), 1e-6);
+  EXPECT_LT(((grad_features - features.grad()).norm() / features.grad().norm()).item<double>(), 1e-6);
+  EXPECT_LT(((grad_weight - weight.grad()).norm() / weight.grad().norm()).item<double>(), 1e-5);
+  // The weight gradient is summed in fixed blocks in a fixed order: the same bits on 1 and 3 threads.
+  const int threads = torch::get_num_threads();
+  std::vector<torch::Tensor> grads;
+  for (int t : {1, 3}) {
+    torch::set_num_threads(t);
+    weight.mutable_grad().zero_();
+    pointwise_sum(features, weight).backward(upstream);
+    grads.push_back(weight.grad().clone());
+  }
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
 }
 
 TEST(Partition, BalancedContiguousDeterministic) {
