@@ -1,4 +1,4 @@
-// depthwise_conv2d: oneDNN forward, a cache-friendly weight gradient on CPUs (Note [depthwise weight gradient]).
+// depthwise_conv2d: register-blocked CPU forward and weight gradient (Notes [depthwise forward], [CPU dispatch]).
 #include "src/depthwise_conv.hpp"
 
 #include <ATen/Parallel.h>
@@ -12,7 +12,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-torch::Tensor depthwise_forward(const torch::Tensor& padded, const torch::Tensor& weight, const torch::Tensor& bias) {
+/// LibTorch's depthwise convolution: for other devices and dtypes, and inputs that need a gradient.
+torch::Tensor library_forward(const torch::Tensor& padded, const torch::Tensor& weight, const torch::Tensor& bias) {
   return torch::conv2d(padded, weight, bias, torch::IntArrayRef{1, 1}, torch::IntArrayRef{0, 0},
                        torch::IntArrayRef{1, 1}, padded.size(1));
 }
@@ -26,8 +27,7 @@ __attribute__((always_inline)) inline void load(Lanes& v, const float* p) { std:
 /// taps[j] += sum_x g[x] * in[x + j] for j < J over one image row: J dot products that share the
 /// loads of g and run as J independent chains of fused multiply-adds (Note [depthwise weight gradient]).
 template <int J>
-__attribute__((always_inline)) inline void row_taps(const float* g, const float* in, std::int64_t width,
-                                                    double* taps) {
+__attribute__((always_inline)) inline void row_taps(const float* g, const float* in, std::int64_t width, double* taps) {
   Lanes sum[J] = {};
   std::int64_t x = 0;
   for (; x + 8 <= width; x += 8) {
@@ -43,6 +43,48 @@ __attribute__((always_inline)) inline void row_taps(const float* g, const float*
     for (int l = 0; l < 8; ++l) total += sum[j][l];
     for (std::int64_t r = x; r < width; ++r) total += g[r] * in[r + j];
     taps[j] += total;
+  }
+}
+
+/// U x 8 consecutive outputs of one row: out[x] = bias + sum_ij w[i k + j] in[i padded_width + x + j].
+/// Each tap's weight is loaded once for U independent accumulators (Note [depthwise forward]).
+template <int U>
+__attribute__((always_inline)) inline void row_outputs(const float* in, std::int64_t padded_width, const float* w,
+                                                       std::int64_t k, float bias, float* out) {
+  Lanes sum[U];
+  for (int u = 0; u < U; ++u) sum[u] = Lanes{} + bias;
+  for (std::int64_t i = 0; i < k; ++i) {
+    const float* in_row = in + i * padded_width;
+    for (std::int64_t j = 0; j < k; ++j) {
+      const float tap = w[i * k + j];
+      for (int u = 0; u < U; ++u) {
+        Lanes v;
+        load(v, in_row + 8 * u + j);
+        sum[u] += tap * v;
+      }
+    }
+  }
+  std::memcpy(out, sum, sizeof sum);
+}
+
+/// Output rows [first_row, last_row) of one channel: `in` (padded rows of `padded_width`), `w`
+/// (k x k), `out` (rows of `width`). Inlined into an AVX2 + FMA build and a generic one.
+__attribute__((always_inline)) inline void channel_rows(const float* in, std::int64_t padded_width, std::int64_t width,
+                                                        std::int64_t k, const float* w, float bias, float* out,
+                                                        std::int64_t first_row, std::int64_t last_row) {
+  for (std::int64_t y = first_row; y < last_row; ++y) {
+    const float* in_row = in + y * padded_width;
+    float* out_row = out + y * width;
+    std::int64_t x = 0;
+    for (; x + 32 <= width; x += 32) row_outputs<4>(in_row + x, padded_width, w, k, bias, out_row + x);
+    for (; x + 8 <= width; x += 8) row_outputs<1>(in_row + x, padded_width, w, k, bias, out_row + x);
+    for (; x < width; ++x) {
+      float sum = bias;
+      for (std::int64_t i = 0; i < k; ++i) {
+        for (std::int64_t j = 0; j < k; ++j) sum += w[i * k + j] * in_row[i * padded_width + x + j];
+      }
+      out_row[x] = sum;
+    }
   }
 }
 
@@ -80,39 +122,88 @@ __attribute__((always_inline)) inline void channel_gradient(const float* g, cons
   *bias = bias_sum;
 }
 
-using ChannelGradient = void (*)(const float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                                 double*, double*);
-
-void channel_gradient_generic(const float* g, const float* in, std::int64_t height, std::int64_t width,
-                              std::int64_t padded_width, std::int64_t k, double* taps, double* bias) {
-  channel_gradient(g, in, height, width, padded_width, k, taps, bias);
-}
-
 // Note [CPU dispatch]: GCC's target_clones("arch=haswell") dispatches on the CPU model, not on its
 // features: on AMD EPYC (AVX2, FMA and AVX-512 all present) it ran the generic SSE2 build, 10x
-// below what the loop can do. The AVX2 + FMA build is picked here from the features themselves.
+// below what the loops can do. Each kernel is built twice, generic and AVX2 + FMA, and the build
+// is picked from the CPU's features.
 #if defined(__x86_64__) && defined(__GNUC__)
+#define ASTROCLEAR_AVX2_BUILD 1
 __attribute__((target("avx2,fma"))) void channel_gradient_avx2(const float* g, const float* in, std::int64_t height,
-                                                              std::int64_t width, std::int64_t padded_width,
-                                                              std::int64_t k, double* taps, double* bias) {
+                                                               std::int64_t width, std::int64_t padded_width,
+                                                               std::int64_t k, double* taps, double* bias) {
   channel_gradient(g, in, height, width, padded_width, k, taps, bias);
 }
 
-ChannelGradient pick_channel_gradient() {
-  __builtin_cpu_init();
-  const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2_fma ? channel_gradient_avx2 : channel_gradient_generic;
+__attribute__((target("avx2,fma"))) void channel_rows_avx2(const float* in, std::int64_t padded_width,
+                                                           std::int64_t width, std::int64_t k, const float* w,
+                                                           float bias, float* out, std::int64_t first_row,
+                                                           std::int64_t last_row) {
+  channel_rows(in, padded_width, width, k, w, bias, out, first_row, last_row);
 }
-#else
-ChannelGradient pick_channel_gradient() { return channel_gradient_generic; }
 #endif
+
+bool cpu_has_avx2_fma() {
+#ifdef ASTROCLEAR_AVX2_BUILD
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+/// channel_gradient in the best build for this CPU.
+void dispatch_channel_gradient(const float* g, const float* in, std::int64_t height, std::int64_t width,
+                               std::int64_t padded_width, std::int64_t k, double* taps, double* bias) {
+#ifdef ASTROCLEAR_AVX2_BUILD
+  if (cpu_has_avx2_fma()) return channel_gradient_avx2(g, in, height, width, padded_width, k, taps, bias);
+#endif
+  channel_gradient(g, in, height, width, padded_width, k, taps, bias);
+}
+
+/// channel_rows in the best build for this CPU.
+void dispatch_channel_rows(const float* in, std::int64_t padded_width, std::int64_t width, std::int64_t k,
+                           const float* w, float bias, float* out, std::int64_t first_row, std::int64_t last_row) {
+#ifdef ASTROCLEAR_AVX2_BUILD
+  if (cpu_has_avx2_fma()) return channel_rows_avx2(in, padded_width, width, k, w, bias, out, first_row, last_row);
+#endif
+  channel_rows(in, padded_width, width, k, w, bias, out, first_row, last_row);
+}
+
+/// The depthwise convolution of CPU float32 tensors (Note [depthwise forward]), rows in parallel.
+torch::Tensor cpu_forward(const torch::Tensor& padded_input, const torch::Tensor& weight_input,
+                          const torch::Tensor& bias_input) {
+  const torch::Tensor padded = padded_input.contiguous();
+  const torch::Tensor weight = weight_input.contiguous();
+  const torch::Tensor bias = bias_input.contiguous();
+  const std::int64_t n = padded.size(1), k = weight.size(2);
+  const std::int64_t height = padded.size(2) - k + 1, width = padded.size(3) - k + 1;
+  const std::int64_t padded_width = padded.size(3), padded_plane = padded.size(2) * padded_width;
+  torch::Tensor out = torch::empty({1, n, height, width}, padded.options());
+  const float* in = padded.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  const float* b = bias.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, n * height, 16, [&](std::int64_t first, std::int64_t last) {
+    while (first < last) {  // rows of one channel at a time
+      const std::int64_t c = first / height, y = first % height;
+      const std::int64_t rows = std::min(last - first, height - y);
+      dispatch_channel_rows(in + c * padded_plane, padded_width, width, k, w + c * k * k, b[c], o + c * height * width,
+                            y, y + rows);
+      first += rows;
+    }
+  });
+  return out;
+}
 
 struct DepthwiseConv : public torch::autograd::Function<DepthwiseConv> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& padded, const torch::Tensor& weight,
                                const torch::Tensor& bias) {
     ctx->save_for_backward({padded});
     ctx->saved_data["kernel"] = weight.size(2);
-    return depthwise_forward(padded, weight, bias);
+    return cpu_forward(padded, weight, bias);
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
@@ -127,13 +218,12 @@ struct DepthwiseConv : public torch::autograd::Function<DepthwiseConv> {
     const float* in = padded.data_ptr<float>();
     float* gw = grad_weight.data_ptr<float>();
     float* gb = grad_bias.data_ptr<float>();
-    static const ChannelGradient best_channel_gradient = pick_channel_gradient();
     at::parallel_for(0, n, 1, [&](std::int64_t first, std::int64_t last) {
       std::vector<double> taps(static_cast<std::size_t>(k * k));
       for (std::int64_t c = first; c < last; ++c) {
         double bias = 0.0;
-        best_channel_gradient(g + c * height * width, in + c * padded_plane, height, width, padded_width, k, taps.data(),
-                         &bias);
+        dispatch_channel_gradient(g + c * height * width, in + c * padded_plane, height, width, padded_width, k,
+                                  taps.data(), &bias);
         for (std::int64_t t = 0; t < k * k; ++t) gw[c * k * k + t] = static_cast<float>(taps[t]);
         gb[c] = static_cast<float>(bias);
       }
@@ -145,10 +235,14 @@ struct DepthwiseConv : public torch::autograd::Function<DepthwiseConv> {
 }  // namespace
 
 torch::Tensor depthwise_conv2d(const torch::Tensor& padded, const torch::Tensor& weight, const torch::Tensor& bias) {
-  const bool fast_cpu_backward = padded.device().is_cpu() && padded.scalar_type() == torch::kFloat32 &&
-                                 !padded.requires_grad() && torch::GradMode::is_enabled();
-  if (!fast_cpu_backward) return depthwise_forward(padded, weight, bias);
-  return DepthwiseConv::apply(padded, weight, bias);
+  const bool cpu_float = padded.device().is_cpu() && padded.scalar_type() == torch::kFloat32 &&
+                         weight.scalar_type() == torch::kFloat32 && bias.scalar_type() == torch::kFloat32 &&
+                         padded.size(0) == 1;
+  if (!cpu_float || padded.requires_grad()) return library_forward(padded, weight, bias);
+  if (torch::GradMode::is_enabled() && (weight.requires_grad() || bias.requires_grad())) {
+    return DepthwiseConv::apply(padded, weight, bias);
+  }
+  return cpu_forward(padded, weight, bias);
 }
 
 }  // namespace astroclear
