@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "io/file_tree.hpp"
 #include "mpi/error.hpp"
 
 namespace astroclear::io {
@@ -78,17 +79,11 @@ std::vector<std::string> CheckpointStore::candidates() const {
 std::string CheckpointStore::save(const Checkpoint& checkpoint, const std::function<void()>& midway) const {
   create_directory();
   const std::string path = path_for(checkpoint.iteration);
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  try {
+  write_atomically(path, [&](const std::string& temp) {
     write_checkpoint_file(temp, checkpoint, midway);
     read_checkpoint_file(temp, true);  // read-back: the file is whole and its checksums hold
     sync_path(temp);
-    fs::rename(temp, path);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw;
-  }
+  });
   // The link is replaced atomically too: a new link under a temporary name, renamed over.
   const fs::path link = fs::path(directory_) / kLatest;
   const std::string link_temp = link.string() + ".tmp." + std::to_string(::getpid());

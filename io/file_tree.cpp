@@ -1,10 +1,12 @@
-// remove_tree with nftw (depth first, physical walk: links are removed, not followed).
+// remove_tree with nftw (depth first, physical walk: links are removed, not followed); files
+// written through a temporary file and a rename.
 #include "io/file_tree.hpp"
 
 #include <ftw.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "mpi/error.hpp"
@@ -20,15 +22,25 @@ bool remove_tree(const std::string& path) noexcept {
   return ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0;
 }
 
-void write_text_file(const std::string& path, const std::string& text, const std::string& what) {
+void write_atomically(const std::string& path, const std::function<void(const std::string& temp)>& write) {
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  std::ofstream out(temp);
-  out << text;
-  out.close();
-  if (!out || std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    throw Error(path + ": " + what);
+  try {
+    write(temp);
+    std::filesystem::rename(temp, path);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw;
   }
+}
+
+void write_text_file(const std::string& path, const std::string& text, const std::string& what) {
+  write_atomically(path, [&](const std::string& temp) {
+    std::ofstream out(temp);
+    out << text;
+    out.close();
+    if (!out) throw Error(path + ": " + what);
+  });
 }
 
 }  // namespace astroclear::io

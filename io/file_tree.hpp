@@ -1,7 +1,8 @@
-// Files and folder trees: a text file written whole or not at all, and removing a folder tree
-// without std::filesystem::remove_all (see Note [libtorch filesystem]).
+// Files and folder trees: files written whole or not at all, and removing a folder tree without
+// std::filesystem::remove_all (see Note [libtorch filesystem]).
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace astroclear::io {
@@ -13,9 +14,13 @@ namespace astroclear::io {
 /// Removes `path` and everything below it; returns false (never throws) if anything stayed.
 bool remove_tree(const std::string& path) noexcept;
 
-/// Writes `text` to a temporary file beside `path` and renames it over `path`, so that no
-/// half-written file is ever left; on failure removes the temporary file and throws Error
-/// "<path>: <what>".
+/// Runs `write` on a temporary path beside `path` ("<path>.tmp.<pid>"), then renames that file
+/// over `path`, so that `path` is always either what it was or the whole new file. If `write`
+/// throws or the rename fails, the temporary file is removed and the exception propagates.
+/// FITS outputs, checkpoints, previews and JSON results are all written through this.
+void write_atomically(const std::string& path, const std::function<void(const std::string& temp)>& write);
+
+/// `text` written to `path` through write_atomically; a failed write throws Error "<path>: <what>".
 void write_text_file(const std::string& path, const std::string& text, const std::string& what = "cannot be written");
 
 }  // namespace astroclear::io

@@ -1,11 +1,10 @@
 // Atomic FITS output: temp file in the same folder, checksums, read-back, rename.
 #include "io/fits_output.hpp"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <regex>
 
+#include "io/file_tree.hpp"
 #include "io/fits_file.hpp"
 #include "mpi/error.hpp"
 
@@ -34,8 +33,7 @@ void check_output_path(const std::string& path, bool overwrite) {
 
 void write_fits_atomically(const std::string& path, const std::vector<OutputHdu>& hdus, bool overwrite) {
   check_output_path(path, overwrite);
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  try {
+  write_atomically(path, [&](const std::string& temp) {
     {
       FitsFile f = FitsFile::create(temp);
       for (const OutputHdu& hdu : hdus) {
@@ -49,12 +47,7 @@ void write_fits_atomically(const std::string& path, const std::vector<OutputHdu>
     FitsFile check = FitsFile::open(temp);  // read-back: the file is whole
     if (check.hdu_count() != static_cast<int>(hdus.size())) throw Error(temp + ": read-back found a wrong HDU count");
     check.close();
-    fs::rename(temp, path);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw;
-  }
+  });
 }
 
 }  // namespace astroclear::io

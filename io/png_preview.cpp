@@ -2,14 +2,13 @@
 #include "io/png_preview.hpp"
 
 #include <png.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
+#include "io/file_tree.hpp"
 #include "io/fits_output.hpp"
 #include "mpi/error.hpp"
 
@@ -58,26 +57,24 @@ void write_preview_png(const std::string& path, const std::vector<Image>& panels
     }
   }
 
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temp.c_str(), "wb"), &std::fclose);
-  if (!file) throw Error(temp + ": cannot create");
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png ? png_create_info_struct(png) : nullptr;
-  if (png == nullptr || info == nullptr || setjmp(png_jmpbuf(png))) {
+  write_atomically(path, [&](const std::string& temp) {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temp.c_str(), "wb"), &std::fclose);
+    if (!file) throw Error(temp + ": cannot create");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    if (png == nullptr || info == nullptr || setjmp(png_jmpbuf(png))) {
+      png_destroy_write_struct(&png, &info);
+      throw Error(path + ": writing PNG failed");
+    }
+    png_init_io(png, file.get());
+    png_set_IHDR(png, info, static_cast<png_uint_32>(out_w), static_cast<png_uint_32>(h), 8, PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (std::int64_t y = 0; y < h; ++y) png_write_row(png, &pixels[y * out_w]);
+    png_write_end(png, nullptr);
     png_destroy_write_struct(&png, &info);
-    file.reset();
-    std::filesystem::remove(temp);
-    throw Error(path + ": writing PNG failed");
-  }
-  png_init_io(png, file.get());
-  png_set_IHDR(png, info, static_cast<png_uint_32>(out_w), static_cast<png_uint_32>(h), 8, PNG_COLOR_TYPE_GRAY,
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (std::int64_t y = 0; y < h; ++y) png_write_row(png, &pixels[y * out_w]);
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  if (std::fclose(file.release()) != 0) throw Error(temp + ": closing failed");
-  std::filesystem::rename(temp, path);
+    if (std::fclose(file.release()) != 0) throw Error(temp + ": closing failed");
+  });
 }
 
 }  // namespace astroclear::io
