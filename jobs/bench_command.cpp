@@ -138,7 +138,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
     dir = comm.broadcast_string(dir, 0);  // rank 0's pid names it
     LoadedStack loaded = load_stack(dir + "/stack.toml", comm);
     loaded.stack.normalise(comm);
-    loaded.stack.to(runtime.device);
+    loaded.stack.to_for_training(runtime.device);
     for (const std::string& decoder : options.decoders) {
       TrainConfig config;
       config.decoder = decoder;
@@ -175,9 +175,9 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
         std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f %11s\n", options.exposures, size,
                     decoder.c_str(), comm.size(), runtime.threads, ms_iter, range, mb, comm_ms,
                     100.0 * comm_ms / ms_iter, rss, gpu);
-        std::printf("       stages ms/iter: encoder fwd %.1f, decoder fwd %.1f, loss %.1f, backward %.1f, "
+        std::printf("       stages ms/iter: encoder fwd %.1f, decoder+loss %.1f, backward %.1f, "
                     "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
-                    stages.encoder_forward * per, stages.decoder_forward * per, stages.loss * per, stages.backward * per,
+                    stages.encoder_forward * per, stages.decoder_and_loss * per, stages.backward * per,
                     stages.reduce * per, stages.optimizer * per, comm_ms);
         std::fflush(stdout);
       }
@@ -189,7 +189,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
           mpi::LocalCommunicator local;
           LoadedStack whole = load_stack(dir + "/stack.toml", local);
           whole.stack.normalise(local);
-          whole.stack.to(runtime.device);
+          whole.stack.to_for_training(runtime.device);
           Trainer alone(config, whole.stack, local, runtime.device);
           for (int i = 0; i < options.warmup; ++i) alone.step();
           single_ms = median(time_steps(alone, options.iterations, runtime.device).ms);
@@ -265,7 +265,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
              << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << mean_rss
              << ", \"peak_gpu_mib_rank0\": " << (gpu_mib >= 0 ? std::to_string(gpu_mib) : std::string("null"))
              << ", \"stage_ms\": {\"encoder_forward\": " << stages.encoder_forward * per
-             << ", \"decoder_forward\": " << stages.decoder_forward * per << ", \"loss\": " << stages.loss * per
+             << ", \"decoder_and_loss\": " << stages.decoder_and_loss * per
              << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per
              << ", \"optimizer\": " << stages.optimizer * per << "}"
              << ", \"single_rank_ms_per_iteration\": " << single_ms

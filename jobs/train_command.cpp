@@ -105,7 +105,7 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   LoadedStack loaded = load_stack(options.manifest, comm);
   LocalStack& stack = loaded.stack;
   stack.normalise(comm);
-  stack.to(runtime.device);
+  stack.to_for_training(runtime.device);
   if (comm.rank() == 0) {
     spdlog::info("stack: {} exposures of {} px, {:.0f} good pixels, flux unit {:.4g}", stack.total_exposures,
                  io::shape_text(stack.height(), stack.width()), stack.good_pixels, stack.flux_unit);

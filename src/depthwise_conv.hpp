@@ -20,11 +20,24 @@ namespace astroclear {
 // once for four 8-wide accumulators, takes 5.1, 9.5 and 15.1 ms. Its sums run in a different
 // order from oneDNN's, so the two agree to float rounding (~1e-7 relative), not bit for bit.
 //
-// On CUDA, for other dtypes, or for inputs that need a gradient, it is plain torch::conv2d.
+// On CUDA, for other dtypes, for inputs that need a gradient, or with set_fast_cpu_kernels(false),
+// it is plain torch::conv2d.
 
 /// Depthwise convolution (groups = channels, no padding) of `padded` (1, n, H + k - 1, W + k - 1),
 /// with `weight` (n, 1, k, k) and `bias` (n): (1, n, H, W). The fast CPU paths need a `padded`
 /// that does not require a gradient (the exposures); otherwise LibTorch's convolution runs.
 torch::Tensor depthwise_conv2d(const torch::Tensor& padded, const torch::Tensor& weight, const torch::Tensor& bias);
+
+/// Whether depthwise_conv2d runs astroclear's CPU kernels for these arguments (else LibTorch's).
+bool runs_fast_cpu_kernel(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias);
+
+/// `images` (1, n, H, W) reflect-padded by `pad` on every side.
+torch::Tensor reflect_pad(const torch::Tensor& images, std::int64_t pad);
+
+/// depthwise_conv2d(reflect_pad(images, k / 2), weight, bias) through LibTorch's convolution (the
+/// GPU path), keeping only `images` for the backward pass, which pads them again (Note [re-padded
+/// inputs] in depthwise_conv.cpp): no stack-sized padded copy lives from the forward to the backward.
+torch::Tensor reflect_padded_depthwise_conv2d(const torch::Tensor& images, const torch::Tensor& weight,
+                                              const torch::Tensor& bias);
 
 }  // namespace astroclear

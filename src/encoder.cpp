@@ -82,13 +82,6 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
 }
 
 torch::Tensor EncoderImpl::padded(std::size_t b, const torch::Tensor& images) {
-  const auto pad_now = [&] {
-    const std::int64_t pad = kernel_sizes[b] / 2;
-    torch::Tensor x = images.unsqueeze(0);
-    if (pad == 0) return x;
-    return torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect));
-  };
-  if (!images.device().is_cpu() || images.requires_grad()) return pad_now();
   // Note [padded inputs]
   const auto version = static_cast<std::int64_t>(images._version());
   if (!padded_source_.defined() || !padded_source_.is_same(images) || padded_version_ != version) {
@@ -96,12 +89,16 @@ torch::Tensor EncoderImpl::padded(std::size_t b, const torch::Tensor& images) {
     padded_source_ = images;
     padded_version_ = version;
   }
-  if (!padded_[b].defined()) padded_[b] = pad_now();
+  if (!padded_[b].defined()) padded_[b] = reflect_pad(images.unsqueeze(0), kernel_sizes[b] / 2);
   return padded_[b];
 }
 
 torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
-  return torch::relu(depthwise_conv2d(padded(b, images), depthwise_weight[b], depthwise_bias[b]));
+  const torch::Tensor& weight = depthwise_weight[b];
+  const torch::Tensor& bias = depthwise_bias[b];
+  const torch::Tensor input = images.unsqueeze(0);  // (1, n, H, W)
+  if (runs_fast_cpu_kernel(input, weight, bias)) return torch::relu(depthwise_conv2d(padded(b, images), weight, bias));
+  return torch::relu(reflect_padded_depthwise_conv2d(input, weight, bias));
 }
 
 torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {

@@ -44,12 +44,13 @@ struct EncoderImpl : torch::nn::Module {
 
  private:
   torch::Tensor branch(std::size_t b, const torch::Tensor& images);  // ReLU(conv) before BatchNorm
-  torch::Tensor padded(std::size_t b, const torch::Tensor& images);  // reflect-padded for branch b
+  torch::Tensor padded(std::size_t b, const torch::Tensor& images);  // reflect-padded for branch b, cached
 
-  // Note [padded inputs]: the exposures never change during training, so on the CPU each
-  // branch's reflect-padded copy is made once and kept (one stack-sized tensor per branch):
-  // padding 33 x 512^2 floats three times cost ~35 ms per iteration (8-18 ms a pad). On GPUs
-  // memory is the scarcer resource and a pad takes a fraction of a millisecond, so it is redone.
+  // Note [padded inputs]: the exposures never change during training, so where astroclear's CPU
+  // kernels run, each branch's reflect-padded copy is made once and kept (one stack-sized tensor
+  // per branch): padding 33 x 512^2 floats three times cost ~35 ms per iteration (8-18 ms a pad).
+  // On GPUs memory is the scarcer resource and a pad takes a fraction of a millisecond, so it is
+  // redone, in the backward pass too (Note [re-padded inputs] in depthwise_conv.cpp).
   // The cache holds the images it was made from (so their storage cannot be reused by another
   // tensor) and their version counter (so an in-place change invalidates it).
   torch::Tensor padded_source_;

@@ -16,14 +16,20 @@ torch::Tensor masked_huber_sum(const torch::Tensor& yhat, const torch::Tensor& y
 HuberTerms HuberTerms::make(const torch::Tensor& y, const torch::Tensor& sigma, const torch::Tensor& good,
                             double delta) {
   HuberTerms terms;
-  terms.weight = good / sigma;
-  terms.target = y * terms.weight;
+  terms.weight = torch::empty_like(y);
+  terms.target = torch::empty_like(y);
+  for (std::int64_t t = 0; t < y.size(0); ++t) {  // Note [noise planes on the host]
+    const torch::Tensor weight = good[t].to(y.device()) / sigma[t].to(y.device());
+    terms.weight[t].copy_(weight);
+    terms.target[t].copy_(y[t] * weight);
+  }
   terms.delta = delta;
   return terms;
 }
 
 torch::Tensor HuberTerms::sum(const torch::Tensor& yhat) const {
-  // at::huber_loss is one fused kernel; with reduction Sum it needs no temporary per pixel.
+  // One call; LibTorch 1.13 still makes a per-pixel temporary for the Sum (PsfDecoder::huber_sum
+  // runs it a few exposures at a time).
   return torch::huber_loss(yhat * weight, target, at::Reduction::Sum, delta);
 }
 

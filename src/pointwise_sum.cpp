@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "src/cpu_kernels.hpp"
+
 namespace astroclear {
 namespace {
 
@@ -80,7 +82,7 @@ struct PointwiseSum : public torch::autograd::Function<PointwiseSum> {
 
 torch::Tensor pointwise_sum(const torch::Tensor& features, const torch::Tensor& weight) {
   const std::int64_t n = features.size(1);
-  const bool fast_cpu = features.device().is_cpu() && features.scalar_type() == torch::kFloat32 &&
+  const bool fast_cpu = fast_cpu_kernels() && features.device().is_cpu() && features.scalar_type() == torch::kFloat32 &&
                         weight.scalar_type() == torch::kFloat32 && features.size(0) == 1;
   if (!fast_cpu) return torch::conv2d(features, weight.reshape({1, n, 1, 1}));
   return PointwiseSum::apply(features, weight);

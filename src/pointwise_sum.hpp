@@ -10,8 +10,8 @@ namespace astroclear {
 // on 2 threads its forward took 9.6 ms a branch and its backward 18.8 ms, where one pass over h
 // suffices (35 MB read): 1.8 ms forward, 3.5 ms backward. pointwise_sum does that pass; the backward
 // writes dL/dh[c] = a[c] g and sums dL/da[c] = sum_p h[c,p] g[p] in fixed blocks of pixels added
-// in a fixed order, so the result does not depend on the thread count. On CUDA, or for other
-// dtypes, it is torch::conv2d.
+// in a fixed order, so the result does not depend on the thread count. On CUDA, for other dtypes, or with
+// set_fast_cpu_kernels(false), it is torch::conv2d.
 
 /// sum_c weight[c] * features[0, c] for `features` (1, n, H, W) and `weight` (n): (1, 1, H, W).
 torch::Tensor pointwise_sum(const torch::Tensor& features, const torch::Tensor& weight);

@@ -92,16 +92,85 @@ torch::Tensor PsfDecoder::adjoint_sum(const torch::Tensor& v) const {
     torch::Tensor probe = torch::zeros({height_, width_}, v.options()).requires_grad_(true);
     return torch::autograd::grad({forward(probe)}, {probe}, {v})[0];
   }
+  return from_spectrum(adjoint_spectrum(v, spectra_));
+}
+
+torch::Tensor PsfDecoder::adjoint_spectrum(const torch::Tensor& v, const torch::Tensor& spectra) const {
   // forward() crops rows kh/2 .. kh/2 + H of the full convolution: its adjoint places v there,
   // correlates (conjugate spectrum) and keeps rows 0 .. H. The correlation's wrap-around lands
   // beyond H + kh/2, outside what is kept, because the grid holds H + kh - 1 rows.
   torch::Tensor placed = torch::constant_pad_nd(v, {kernel_w_ / 2, fft_w_ - width_ - kernel_w_ / 2, kernel_h_ / 2,
                                                     fft_h_ - height_ - kernel_h_ / 2});
-  torch::Tensor spectrum = (torch::fft::rfft2(placed) * spectra_.conj()).sum(0);
+  return (torch::fft::rfft2(placed) * spectra.conj()).sum(0);
+}
+
+torch::Tensor PsfDecoder::from_spectrum(const torch::Tensor& spectrum) const {
   return torch::fft::irfft2(spectrum, std::vector<std::int64_t>{fft_h_, fft_w_})
       .narrow(0, 0, height_)
       .narrow(1, 0, width_)
       .contiguous();
+}
+
+// Note [chunked decoder loss]: written as autograd sees it, the FFT decoder and the loss make
+// several stack-sized tensors (the products with the spectra, the FFT grids the reconstructions
+// are cut from, the weighted reconstructions, the per-pixel Huber terms), keep one of them for
+// the backward pass and make as many again there: on 33 x 4200^2, about four planes of 2.3 GB
+// at the peak of an iteration. The latent image is the only input that needs a gradient, and the
+// loss is a sum over exposures. So huber_sum runs the exposures in chunks of kLossChunk: each
+// chunk's reconstructions, loss and gradient dL/dyhat = weight * clamp(weight * yhat - target,
+// -delta, delta), and the adjoint of that gradient, summed in the frequency domain. After the
+// last chunk one inverse transform gives dL/dx, which the backward pass only scales. The same
+// transforms as before, and no tensor larger than a chunk.
+namespace {
+
+constexpr std::int64_t kLossChunk = 4;
+
+struct ChunkedFftLoss : public torch::autograd::Function<ChunkedFftLoss> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& latent,
+                               const PsfDecoder* decoder, const HuberTerms* terms) {
+    auto [loss, gradient] = decoder->fft_huber_sum(latent, *terms, /*with_gradient=*/true);
+    ctx->save_for_backward({gradient});
+    return loss;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    return {grads[0] * ctx->get_saved_variables()[0], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> PsfDecoder::fft_huber_sum(const torch::Tensor& latent, const HuberTerms& terms,
+                                                                  bool with_gradient) const {
+  const std::int64_t n = spectra_.size(0);
+  const torch::Tensor x = torch::fft::rfft2(latent, std::vector<std::int64_t>{fft_h_, fft_w_});
+  torch::Tensor loss = torch::zeros({}, latent.options().dtype(torch::kFloat64));
+  torch::Tensor spectrum;
+  for (std::int64_t first = 0; first < n; first += kLossChunk) {
+    const std::int64_t count = std::min(kLossChunk, n - first);
+    const torch::Tensor spectra = spectra_.narrow(0, first, count);
+    const torch::Tensor weight = terms.weight.narrow(0, first, count);
+    const torch::Tensor target = terms.target.narrow(0, first, count);
+    // weight * yhat, with the FFT grid it is cut from gone at the end of the statement
+    torch::Tensor weighted = torch::fft::irfft2(x * spectra, std::vector<std::int64_t>{fft_h_, fft_w_})
+                                 .narrow(-2, kernel_h_ / 2, height_)
+                                 .narrow(-1, kernel_w_ / 2, width_) *
+                             weight;
+    loss += torch::huber_loss(weighted, target, at::Reduction::Sum, terms.delta);
+    if (!with_gradient) continue;
+    // dL/dyhat, in place of the weighted reconstructions
+    const torch::Tensor grad = weighted.sub_(target).clamp_(-terms.delta, terms.delta).mul_(weight);
+    const torch::Tensor part = adjoint_spectrum(grad, spectra);
+    spectrum = spectrum.defined() ? spectrum.add_(part) : part;
+  }
+  return {loss.to(latent.scalar_type()), with_gradient ? from_spectrum(spectrum) : torch::Tensor()};
+}
+
+torch::Tensor PsfDecoder::huber_sum(const torch::Tensor& latent, const HuberTerms& terms) const {
+  if (mode_ == Mode::kDirect) return terms.sum(forward(latent));
+  if (torch::GradMode::is_enabled() && latent.requires_grad()) return ChunkedFftLoss::apply(latent, this, &terms);
+  return fft_huber_sum(latent, terms, /*with_gradient=*/false).first;
 }
 
 }  // namespace astroclear

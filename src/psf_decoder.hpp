@@ -3,7 +3,10 @@
 
 #include <torch/torch.h>
 
+#include <utility>
 #include <vector>
+
+#include "src/huber_loss.hpp"
 
 namespace astroclear {
 
@@ -30,14 +33,29 @@ class PsfDecoder {
   /// sum is taken in the frequency domain (n forward transforms and one inverse); in direct
   /// mode it is the gradient of forward().
   torch::Tensor adjoint_sum(const torch::Tensor& v) const;
+  /// terms.sum(forward(latent)): the loss of the reconstructions, differentiable in `latent`. In
+  /// FFT mode a few exposures at a time, with the gradient computed on the way (Note [chunked
+  /// decoder loss] in psf_decoder.cpp); no stack-sized tensor is made or kept for the backward.
+  torch::Tensor huber_sum(const torch::Tensor& latent, const HuberTerms& terms) const;
 
   Mode mode() const { return mode_; }
   /// "fft" or "direct", as in --decoder and the ACDECOD header card.
   const char* mode_name() const { return mode_ == Mode::kFft ? "fft" : "direct"; }
+  /// Bytes of the fixed tensors it keeps on the device: the PSF spectra (FFT) or kernels (direct).
+  std::int64_t resident_bytes() const { return mode_ == Mode::kFft ? spectra_.nbytes() : flipped_.nbytes(); }
   std::int64_t kernel_height() const { return kernel_h_; }
+  /// FFT mode: the loss of the reconstructions (a scalar of latent's dtype) and, with
+  /// `with_gradient`, its gradient in `latent` (Note [chunked decoder loss]).
+  std::pair<torch::Tensor, torch::Tensor> fft_huber_sum(const torch::Tensor& latent, const HuberTerms& terms,
+                                                        bool with_gradient) const;
   std::int64_t kernel_width() const { return kernel_w_; }
 
  private:
+  /// sum_t of the spectrum of f(t)^T v(t) for v (c, H, W) and those exposures' `spectra`.
+  torch::Tensor adjoint_spectrum(const torch::Tensor& v, const torch::Tensor& spectra) const;
+  /// The (H, W) image of a spectrum of the FFT grid, cut where adjoint_spectrum placed it.
+  torch::Tensor from_spectrum(const torch::Tensor& spectrum) const;
+
   Mode mode_;
   std::int64_t height_, width_, kernel_h_, kernel_w_, fft_h_ = 0, fft_w_ = 0;
   torch::Tensor flipped_;  ///< direct: (n, 1, kh, kw), flipped because conv2d correlates

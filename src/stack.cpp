@@ -31,9 +31,13 @@ void LocalStack::normalise(mpi::Communicator& comm) {
 }
 
 void LocalStack::to(torch::Device device) {
-  images = images.to(device);
+  to_for_training(device);
   sigmas = sigmas.to(device);
   good = good.to(device);
+}
+
+void LocalStack::to_for_training(torch::Device device) {
+  images = images.to(device);
   for (auto& p : psfs) p = p.to(device);
 }
 

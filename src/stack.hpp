@@ -32,6 +32,9 @@ struct LocalStack {
   void normalise(mpi::Communicator& comm);
   /// Moves every tensor to `device`.
   void to(torch::Device device);
+  /// Moves the images and PSFs to `device` and leaves the sigmas and mask where they are: all that
+  /// a Trainer needs on the device (Note [noise planes on the host] in huber_loss.hpp).
+  void to_for_training(torch::Device device);
 };
 
 }  // namespace astroclear

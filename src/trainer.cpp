@@ -84,10 +84,8 @@ torch::Tensor Trainer::compute_gradients() {
   optimizer_->zero_grad();
   torch::Tensor x = encoder_->forward(stack_.images, comm_);
   mark(stages_.encoder_forward);
-  torch::Tensor yhat = decoder_.forward(x);
-  mark(stages_.decoder_forward);
-  torch::Tensor loss = terms_.sum(yhat) / stack_.good_pixels;
-  mark(stages_.loss);
+  torch::Tensor loss = decoder_.huber_sum(x, terms_) / stack_.good_pixels;
+  mark(stages_.decoder_and_loss);
   loss.backward();
   mark(stages_.backward);
   // One small all-reduce per iteration: the loss and the gradients of the replicated parameters.

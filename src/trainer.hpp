@@ -28,9 +28,10 @@ struct TrainProgress {
 
 /// Seconds spent in each stage of the iterations run with profiling on (Trainer::profile_stages).
 /// Communication is inside encoder_forward and backward (the image all-reduces) and reduce (the
-/// loss and the replicated gradients); Communicator::stats() has it on its own.
+/// loss and the replicated gradients); Communicator::stats() has it on its own. With the FFT
+/// decoder, decoder_and_loss holds the decoder's backward too (Note [chunked decoder loss]).
 struct StageSeconds {
-  double encoder_forward = 0, decoder_forward = 0, loss = 0, backward = 0, reduce = 0, optimizer = 0;
+  double encoder_forward = 0, decoder_and_loss = 0, backward = 0, reduce = 0, optimizer = 0;
   int iterations = 0;
 };
 
@@ -53,7 +54,8 @@ struct TrainerState {
 /// On one process `comm` is a communicator of size 1 and every collective returns at once.
 class Trainer {
  public:
-  /// `stack` must be normalised (LocalStack::normalise) and on `device`.
+  /// `stack` must be normalised (LocalStack::normalise), its images and PSFs on `device`; its sigmas
+  /// and mask are read once, here, and may stay on the host (LocalStack::to_for_training).
   Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device);
 
   /// Runs the remaining iterations up to config.iterations. Collective. After every iteration

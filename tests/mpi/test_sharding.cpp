@@ -151,7 +151,7 @@ TEST_F(Sharding, NcclOnGpusMatchesMpiOnCpus) {
 
   jobs::LoadedStack on_gpu = jobs::load_stack(manifest_, *nccl);
   on_gpu.stack.normalise(*nccl);
-  on_gpu.stack.to(cuda);
+  on_gpu.stack.to_for_training(cuda);
   Trainer gpu_trainer(config_, on_gpu.stack, *nccl, cuda);
   gpu_trainer.train();
   const torch::Tensor gpu_latent = gpu_trainer.latent();

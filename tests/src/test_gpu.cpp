@@ -21,7 +21,7 @@ std::pair<torch::Tensor, std::vector<double>> train_20(const std::filesystem::pa
   config.iterations = 20;
   jobs::LoadedStack loaded = jobs::load_stack(dir / "stack.toml", comm);
   loaded.stack.normalise(comm);
-  loaded.stack.to(device);
+  loaded.stack.to_for_training(device);
   Trainer trainer(config, loaded.stack, comm, device);
   trainer.train();
   return {trainer.latent(), trainer.loss_history()};

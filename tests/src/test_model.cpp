@@ -98,6 +98,36 @@ TEST(PsfDecoder, ConvolvesNotCorrelates) {
   }
 }
 
+// Note [chunked decoder loss]: the FFT decoder's loss and gradient, computed a few exposures at a
+// time, equal those autograd takes through the decoder and the loss (7 exposures: two chunks,
+// the second partial; masked pixels; residuals on both sides of delta).
+TEST(PsfDecoder, ChunkedLossEqualsAutogradsLossAndGradient) {
+  torch::manual_seed(5);
+  const std::int64_t n = 7, h = 45, w = 38;
+  std::vector<torch::Tensor> psfs;
+  for (std::int64_t t = 0; t < n; ++t) {
+    torch::Tensor p = torch::rand({2 * (t % 3) + 3, 2 * (t % 4) + 5});
+    psfs.push_back(p / p.sum());
+  }
+  const torch::Tensor good = (torch::rand({n, h, w}) > 0.1).to(torch::kFloat32);
+  const torch::Tensor y = (torch::randn({n, h, w}) * 3 + 4) * good;
+  const torch::Tensor sigma = torch::rand({n, h, w}) + 0.5;
+  const HuberTerms terms = HuberTerms::make(y, sigma, good, 1.2);
+  const PsfDecoder decoder(psfs, h, w, PsfDecoder::Mode::kFft, torch::kCPU);
+  const torch::Tensor latent = (torch::rand({h, w}) * 5).requires_grad_(true);
+
+  const torch::Tensor expected = terms.sum(decoder.forward(latent));
+  const torch::Tensor expected_grad = torch::autograd::grad({expected}, {latent})[0];
+  const torch::Tensor chunked = decoder.huber_sum(latent, terms);
+  const torch::Tensor chunked_grad = torch::autograd::grad({chunked * 3.0}, {latent})[0] / 3.0;
+  EXPECT_NEAR(chunked.item<double>(), expected.item<double>(), 1e-6 * expected.item<double>());
+  EXPECT_LT(((chunked_grad - expected_grad).norm() / expected_grad.norm()).item<double>(), 1e-6);
+  const auto residual = (decoder.forward(latent) * terms.weight - terms.target).abs();
+  EXPECT_GT((residual > 1.2).sum().item<double>(), 100) << "the linear part of the Huber function must be exercised";
+  torch::NoGradGuard no_grad;
+  EXPECT_NEAR(decoder.huber_sum(latent, terms).item<double>(), expected.item<double>(), 1e-6 * expected.item<double>());
+}
+
 TEST(PsfDecoder, FastFftSizes) {
   EXPECT_EQ(fast_fft_size(127), 128);
   EXPECT_EQ(fast_fft_size(4240), 4320);  // 2^5 3^3 5
@@ -172,6 +202,26 @@ TEST(DepthwiseConv, FastCpuKernelsEqualLibTorchs) {
     }
     EXPECT_LT(((grad_weight - weight.grad()).norm() / weight.grad().norm()).item<double>(), 1e-5) << "k = " << k;
     EXPECT_LT(((grad_bias - bias.grad()).norm() / bias.grad().norm()).item<double>(), 1e-5) << "k = " << k;
+  }
+}
+
+// Note [re-padded inputs]: padding again in the backward pass gives the gradients autograd gives
+// through the pad and the convolution, bit for bit (the same LibTorch operations).
+TEST(DepthwiseConv, RePaddedBackwardEqualsAutogradsThroughThePad) {
+  torch::manual_seed(4);
+  for (std::int64_t k : {1, 3, 7}) {
+    const torch::Tensor images = torch::randn({1, 3, 29, 41});
+    const torch::Tensor upstream = torch::randn({1, 3, 29, 41});
+    torch::Tensor weight = torch::randn({3, 1, k, k}, torch::requires_grad());
+    torch::Tensor bias = torch::randn({3}, torch::requires_grad());
+    const torch::Tensor ours = reflect_padded_depthwise_conv2d(images, weight, bias);
+    const auto ours_grads = torch::autograd::grad({(ours * upstream).sum()}, {weight, bias});
+    const torch::Tensor theirs = torch::conv2d(reflect_pad(images, k / 2), weight, bias, torch::IntArrayRef{1, 1},
+                                               torch::IntArrayRef{0, 0}, torch::IntArrayRef{1, 1}, 3);
+    const auto their_grads = torch::autograd::grad({(theirs * upstream).sum()}, {weight, bias});
+    EXPECT_TRUE(torch::equal(ours, theirs)) << "k = " << k;
+    EXPECT_TRUE(torch::equal(ours_grads[0], their_grads[0])) << "k = " << k;
+    EXPECT_TRUE(torch::equal(ours_grads[1], their_grads[1])) << "k = " << k;
   }
 }
 
