@@ -1,6 +1,7 @@
 // astroclear bench: ms/iteration, bytes and time in all-reduces, peak memory, on simulated stacks.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <torch/cuda.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "jobs/device_memory.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
+#include "src/cpu_kernels.hpp"
 #include "src/trainer.hpp"
 
 namespace astroclear::jobs {
@@ -104,6 +106,55 @@ TimedSteps time_steps(Trainer& trainer, int iterations, const torch::Device& dev
   return timed;
 }
 
+// Note [memory floor]: the least traffic between the device's memory and its cores that one
+// iteration needs on a rank, whatever the implementation: every input read once, nothing
+// stack-sized written, all intermediates kept on chip. With P the bytes of the rank's stack
+// (n x H x W floats):
+// - encoder forward, 2P: BatchNorm normalises a branch by statistics over the whole of it, so
+//   the images are read once for the statistics and once more for the output (all branches in
+//   the same two passes, their convolutions recomputed);
+// - decoder and loss, forward and backward, 2P + the PSF spectra (or kernels): the two loss planes
+//   and each exposure's spectrum, once (FFT passes not counted);
+// - encoder backward, 2P: BatchNorm's backward needs two sums over each branch's gradient before
+//   the kernels' gradients can be formed, again two passes over the images;
+// - optimizer: each parameter, gradient and Adam moment read, and the three written.
+// Divided by the bandwidth the device reaches on a plain copy, it is a time no iteration can beat.
+struct MemoryFloor {
+  double encoder_forward = 0, decoder_and_loss = 0, backward = 0, optimizer = 0;
+  double total() const { return encoder_forward + decoder_and_loss + backward + optimizer; }
+};
+
+MemoryFloor memory_floor(const LocalStack& stack, Trainer& trainer) {
+  const double plane = static_cast<double>(stack.images.nbytes());
+  double parameters = 0;
+  for (const auto& p : trainer.encoder()->parameters()) parameters += static_cast<double>(p.nbytes());
+  MemoryFloor floor;
+  floor.encoder_forward = 2 * plane;
+  floor.decoder_and_loss = 2 * plane + static_cast<double>(trainer.decoder().resident_bytes());
+  floor.backward = 2 * plane;
+  floor.optimizer = 7 * parameters;
+  return floor;
+}
+
+/// Bytes per second moved by a copy of 256 MiB on `device` (each byte read and written), best of 5.
+double copy_bandwidth(const torch::Device& device) {
+  const torch::Tensor from = torch::ones({64 << 20}, torch::TensorOptions().device(device));
+  torch::Tensor to = torch::empty_like(from);
+  const auto wait = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  double best = 0;
+  for (int i = 0; i < 6; ++i) {
+    wait();
+    const auto start = std::chrono::steady_clock::now();
+    to.copy_(from);
+    wait();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (i > 0) best = std::max(best, 2.0 * static_cast<double>(from.nbytes()) / seconds);  // the first warms up
+  }
+  return best;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
@@ -119,6 +170,12 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
   comm.collectively([&] {
     if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
   }, comm.rank() == 0);
+  set_fast_cpu_kernels(options.cpu_kernels == "astroclear");
+  const double bandwidth = copy_bandwidth(runtime.device);  // Note [memory floor]
+  if (comm.rank() == 0) {
+    std::printf("%s: %.1f GB/s on a copy (the memory floor's bandwidth); CPU kernels: %s\n",
+                runtime.device.str().c_str(), bandwidth / 1e9, options.cpu_kernels.c_str());
+  }
   if (comm.rank() == 0) {
     std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s %11s\n", "n_exp", "size", "decoder", "ranks",
                 "threads", "ms/iter", "p10-p90", "MB reduced", "comm ms", "comm %", "peak RSS MB", "peak GPU MB");
@@ -163,6 +220,8 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       const double p10 = ms[ms.size() / 10], p90 = ms[(ms.size() * 9) / 10];
       const double mb = comm.stats().bytes_all_reduced / 1e6 / options.iterations;
       const double comm_ms = 1e3 * comm.stats().seconds / options.iterations;
+      const MemoryFloor floor = memory_floor(loaded.stack, trainer);
+      const double floor_ms = 1e3 * floor.total() / bandwidth;
       const double rss = peak_rss_mib();
       double mean_rss = rss;
       comm.all_reduce_sum(&mean_rss, 1);
@@ -179,6 +238,10 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
                     "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
                     stages.encoder_forward * per, stages.decoder_and_loss * per, stages.backward * per,
                     stages.reduce * per, stages.optimizer * per, comm_ms);
+        std::printf("       memory floor: %.0f MB a rank must move (encoder fwd %.0f, decoder+loss %.0f, backward %.0f, "
+                    "optimizer %.1f) at %.1f GB/s: %.2f ms, %.1fx below this iteration\n",
+                    floor.total() / 1e6, floor.encoder_forward / 1e6, floor.decoder_and_loss / 1e6, floor.backward / 1e6,
+                    floor.optimizer / 1e6, bandwidth / 1e9, floor_ms, ms_iter / floor_ms);
         std::fflush(stdout);
       }
 
@@ -268,6 +331,8 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
              << ", \"decoder_and_loss\": " << stages.decoder_and_loss * per
              << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per
              << ", \"optimizer\": " << stages.optimizer * per << "}"
+             << ", \"cpu_kernels\": \"" << options.cpu_kernels << "\", \"copy_bandwidth_gb_s\": " << bandwidth / 1e9
+             << ", \"floor_mb_per_iteration\": " << floor.total() / 1e6 << ", \"floor_ms_per_iteration\": " << floor_ms
              << ", \"single_rank_ms_per_iteration\": " << single_ms
              << ", \"solution_iterations\": " << solution_its << ", \"solution_seconds\": " << solution_s
              << ", \"reference_ms_per_iteration\": " << reference.ms_per_iteration

@@ -168,6 +168,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--scaling", bench.scaling, "on P > 1 ranks, also time rank 0 alone: speed-up and efficiency");
   bench_cmd->add_option("--solution-iterations", bench.solution_iterations,
                         "also measure time to solution (loss within 0.5% of its value after this many iterations)");
+  bench_cmd->add_option("--cpu-kernels", bench.cpu_kernels,
+                        "astroclear (its own CPU kernels) or libtorch (LibTorch's operations, as on GPUs)")
+      ->check(CLI::IsMember({"astroclear", "libtorch"}));
   add_runtime_options(bench_cmd, bench.runtime);
 
   try {
