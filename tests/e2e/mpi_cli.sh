@@ -54,9 +54,15 @@ bench=("${mpirun[@]}" -n 2 "$exe" bench --sizes 48 --exposures 4 --warmup 1 --it
 field() { grep -o "\"$1\": [^,}]*" "$dir/bench.jsonl" | sed 's/.*: //'; }
 positive() { awk -v v="$(field "$1")" 'BEGIN { exit !(v + 0 > 0) }' || fail "bench JSON: $1 = '$(field "$1")'"; }
 [ "$(field ranks)" = 2 ] && [ "$(field size)" = 48 ] || fail "bench JSON: ranks/size"
-for f in ms_per_iteration single_rank_ms_per_iteration peak_rss_mib_rank0 mb_all_reduced_per_iteration solution_seconds; do
+for f in ms_per_iteration single_rank_ms_per_iteration peak_rss_mib_rank0 mb_all_reduced_per_iteration solution_seconds \
+         copy_bandwidth_gb_s floor_mb_per_iteration floor_ms_per_iteration; do
   positive "$f"
 done
+# Note [memory floor]: no iteration beats it, and it counts at least six passes over rank 0's
+# 2 exposures of 48^2 floats (0.11 MB).
+awk -v t="$(field ms_per_iteration)" -v f="$(field floor_ms_per_iteration)" -v mb="$(field floor_mb_per_iteration)" \
+  'BEGIN { exit !(t > f && mb >= 6 * 2 * 48 * 48 * 4 / 1e6) }' || fail "bench JSON: memory floor"
+[ "$(field cpu_kernels)" = '"astroclear"' ] || fail "bench JSON: cpu_kernels = $(field cpu_kernels)"
 [ "$(field peak_gpu_mib_rank0)" = null ] || fail "bench JSON: a GPU figure on a CPU"
 its=$(field solution_iterations)
 [ "$its" -ge 1 ] && [ "$its" -le 15 ] || fail "bench JSON: solution_iterations = $its"
@@ -64,6 +70,7 @@ grep -q "peak GPU MB" "$dir/bench.log" || fail "bench table header"
 out=$("${bench[@]}" 2>&1) && fail "bench replaced an existing JSON file"
 grep -q "bench.jsonl" <<<"$out" || { echo "$out"; fail "bench did not name the existing file"; }
 [ "$(wc -l < "$dir/bench.jsonl")" -eq 1 ] || fail "bench touched the existing JSON file"
-"${bench[@]}" --overwrite > /dev/null 2>&1 || fail "bench --overwrite"
+"${bench[@]}" --overwrite --cpu-kernels libtorch > /dev/null 2>&1 || fail "bench --overwrite --cpu-kernels libtorch"
+[ "$(field cpu_kernels)" = '"libtorch"' ] || fail "bench JSON: --cpu-kernels libtorch not recorded"
 ls "$dir" | grep -q "^astroclear-bench-" && fail "bench left its simulated stack behind"
 echo "PASS bench on 2 ranks (JSON row, scaling, time to solution, existing JSON kept)"
