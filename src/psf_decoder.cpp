@@ -46,13 +46,18 @@ torch::Tensor kernel_spectra(const torch::Tensor& kernels, std::int64_t fh, std:
   return torch::fft::rfft2(kernels, std::vector<std::int64_t>{fh, fw});
 }
 
+/// The "same" window (h, w) of the full linear convolutions whose spectra on the (fh, fw) grid are
+/// `product`: rows kh/2 .. kh/2 + h, columns kw/2 .. kw/2 + w (PsfDecoder::adjoint_spectrum undoes it).
+torch::Tensor same_window(const torch::Tensor& product, std::int64_t fh, std::int64_t fw, std::int64_t kh,
+                          std::int64_t kw, std::int64_t h, std::int64_t w) {
+  return torch::fft::irfft2(product, std::vector<std::int64_t>{fh, fw}).narrow(-2, kh / 2, h).narrow(-1, kw / 2, w);
+}
+
 /// Full linear convolution through the FFT, cropped to the "same" window of (H, W).
 torch::Tensor convolve_with_spectra(const torch::Tensor& images, const torch::Tensor& spectra, std::int64_t fh,
                                     std::int64_t fw, std::int64_t kh, std::int64_t kw) {
-  const std::int64_t h = images.size(-2), w = images.size(-1);
   torch::Tensor x = torch::fft::rfft2(images, std::vector<std::int64_t>{fh, fw});
-  torch::Tensor full = torch::fft::irfft2(x * spectra, std::vector<std::int64_t>{fh, fw});
-  return full.narrow(-2, kh / 2, h).narrow(-1, kw / 2, w);
+  return same_window(x * spectra, fh, fw, kh, kw, images.size(-2), images.size(-1));
 }
 
 }  // namespace
@@ -153,10 +158,7 @@ std::pair<torch::Tensor, torch::Tensor> PsfDecoder::fft_huber_sum(const torch::T
     const torch::Tensor weight = terms.weight.narrow(0, first, count);
     const torch::Tensor target = terms.target.narrow(0, first, count);
     // weight * yhat, with the FFT grid it is cut from gone at the end of the statement
-    torch::Tensor weighted = torch::fft::irfft2(x * spectra, std::vector<std::int64_t>{fft_h_, fft_w_})
-                                 .narrow(-2, kernel_h_ / 2, height_)
-                                 .narrow(-1, kernel_w_ / 2, width_) *
-                             weight;
+    torch::Tensor weighted = same_window(x * spectra, fft_h_, fft_w_, kernel_h_, kernel_w_, height_, width_) * weight;
     loss += torch::huber_loss(weighted, target, at::Reduction::Sum, terms.delta);
     if (!with_gradient) continue;
     // dL/dyhat, in place of the weighted reconstructions
