@@ -180,8 +180,8 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
   set_fast_cpu_kernels(options.cpu_kernels == "astroclear");
   const double bandwidth = copy_bandwidth(runtime.device);  // Note [memory floor]
   if (comm.rank() == 0) {
-    std::printf("%s: %.1f GB/s on a copy (the memory floor's bandwidth); CPU kernels: %s\n",
-                runtime.device.str().c_str(), bandwidth / 1e9, options.cpu_kernels.c_str());
+    std::printf("%s: %.1f GB/s on a copy (the memory floor's bandwidth); CPU kernels: %s; encoder precision: %s\n",
+                runtime.device.str().c_str(), bandwidth / 1e9, options.cpu_kernels.c_str(), options.precision.c_str());
   }
   if (comm.rank() == 0) {
     std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s %11s\n", "n_exp", "size", "decoder", "ranks",
@@ -206,6 +206,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
     for (const std::string& decoder : options.decoders) {
       TrainConfig config;
       config.decoder = decoder;
+      config.precision = options.precision;
       config.iterations = options.warmup + options.iterations;
       Trainer trainer(config, loaded.stack, comm, runtime.device);
       for (int i = 0; i < options.warmup; ++i) trainer.step();
@@ -338,7 +339,8 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
              << ", \"decoder_and_loss\": " << stages.decoder_and_loss * per
              << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per
              << ", \"optimizer\": " << stages.optimizer * per << "}"
-             << ", \"cpu_kernels\": \"" << options.cpu_kernels << "\", \"copy_bandwidth_gb_s\": " << bandwidth / 1e9
+             << ", \"cpu_kernels\": \"" << options.cpu_kernels << "\", \"precision\": \"" << options.precision
+             << "\", \"copy_bandwidth_gb_s\": " << bandwidth / 1e9
              << ", \"floor_mb_per_iteration\": " << floor.total() / 1e6 << ", \"floor_ms_per_iteration\": " << floor_ms
              << ", \"single_rank_ms_per_iteration\": " << single_ms
              << ", \"solution_iterations\": " << solution_its << ", \"solution_seconds\": " << solution_s

@@ -115,9 +115,11 @@ std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::st
     }
   }
   for (const auto& [key, value] : config.settings()) {
-    const std::string saved = c.setting(key);
+    std::string saved = c.setting(key);
+    if (key == "precision" && saved.empty()) saved = "float32";  // written before --precision existed
     if (saved == value) continue;
-    if (key == "iterations" || key == "decoder" || key == "fft_min_psf_size") {
+    // The parameters and Adam's moments are float32 in either precision, so a run may change it.
+    if (key == "iterations" || key == "decoder" || key == "fft_min_psf_size" || key == "precision") {
       notes.push_back(key + " was " + saved + ", now " + value);
       continue;
     }

@@ -110,6 +110,7 @@ struct BenchOptions {
   bool scaling = false;          ///< on P > 1 ranks, also time rank 0 alone: speed-up and efficiency
   int solution_iterations = 0;   ///< > 0: time to solution over a fresh run this long (and the reference's)
   std::string cpu_kernels = "astroclear";  ///< or "libtorch": LibTorch's operations, as on GPUs (set_fast_cpu_kernels)
+  std::string precision = "float32";       ///< or "bf16": TrainConfig::precision
   RuntimeOptions runtime;
 };
 

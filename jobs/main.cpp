@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
     train_cmd->add_option("--seed", c.seed, "initialisation seed");
     train_cmd->add_option("--init", c.init, "identity (start at the weighted mean) or random");
     train_cmd->add_option("--decoder", c.decoder, "PSF convolution: auto, fft or direct");
+    train_cmd->add_option("--precision", c.precision, "float32, or bf16 for the encoder's convolutions and activations");
     train_cmd->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
     train_cmd->add_option("--log-every", c.log_every, "progress line every N iterations");
   }
@@ -171,6 +172,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--cpu-kernels", bench.cpu_kernels,
                         "astroclear (its own CPU kernels) or libtorch (LibTorch's operations, as on GPUs)")
       ->check(CLI::IsMember({"astroclear", "libtorch"}));
+  bench_cmd->add_option("--precision", bench.precision, "float32, or bf16 for the encoder's convolutions")
+      ->check(CLI::IsMember({"float32", "bf16"}));
   add_runtime_options(bench_cmd, bench.runtime);
 
   try {

@@ -32,7 +32,8 @@ std::vector<std::pair<std::string, std::string>> TrainConfig::settings() const {
           {"seed", std::to_string(seed)},
           {"init", init},
           {"decoder", decoder},
-          {"fft_min_psf_size", std::to_string(fft_min_psf_size)}};
+          {"fft_min_psf_size", std::to_string(fft_min_psf_size)},
+          {"precision", precision}};
 }
 
 std::string TrainConfig::to_text() const {
@@ -52,6 +53,9 @@ void TrainConfig::validate() const {
   if (init != "identity" && init != "random") throw Error("--init: '" + init + "' is not identity or random");
   if (decoder != "auto" && decoder != "fft" && decoder != "direct") {
     throw Error("--decoder: '" + decoder + "' is not auto, fft or direct");
+  }
+  if (precision != "float32" && precision != "bf16") {
+    throw Error("--precision: '" + precision + "' is not float32 or bf16");
   }
   if (log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(log_every));
 }

@@ -19,6 +19,7 @@ struct TrainConfig {
   std::string init = "identity";  ///< "identity": the latent starts as the weighted mean; "random": PyTorch defaults
   std::string decoder = "auto";   ///< "auto", "fft" or "direct"
   int fft_min_psf_size = 11;      ///< auto: FFT when the largest PSF side is at least this
+  std::string precision = "float32";  ///< "float32" or "bf16": the encoder's convolutions (Note [bf16 encoder])
   int log_every = 50;
 
   /// The resolved settings as (key, value text), in a fixed order: logs, headers, checkpoints.

@@ -271,6 +271,15 @@ struct DepthwiseConv : public torch::autograd::Function<DepthwiseConv> {
 
 torch::Tensor reflect_pad(const torch::Tensor& images, std::int64_t pad) {
   if (pad == 0) return images;
+  if (images.is_cpu() && images.scalar_type() == torch::kBFloat16) {
+    // LibTorch 1.13 has no CPU reflection pad for bf16: mirrored rows, then mirrored columns,
+    // without a float32 copy (the GPU memory count of a bf16 iteration runs here).
+    const auto mirror = [pad](const torch::Tensor& x, std::int64_t dim) {
+      const std::int64_t n = x.size(dim);
+      return torch::cat({x.narrow(dim, 1, pad).flip(dim), x, x.narrow(dim, n - 1 - pad, pad).flip(dim)}, dim);
+    };
+    return mirror(mirror(images, -2), -1);
+  }
   return torch::nn::functional::pad(images,
                                     torch::nn::functional::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect));
 }

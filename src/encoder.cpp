@@ -31,7 +31,8 @@ torch::Tensor uniform(std::mt19937_64& rng, std::int64_t count, double bound) {
 }  // namespace
 
 EncoderImpl::EncoderImpl(const std::vector<int>& exposure_ids, int total_exposures, const TrainConfig& config)
-    : kernel_sizes(config.kernel_sizes) {
+    : kernel_sizes(config.kernel_sizes),
+      compute_type_(config.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32) {
   const auto n = static_cast<std::int64_t>(exposure_ids.size());
   const auto branches = static_cast<std::int64_t>(kernel_sizes.size());
   const bool identity = config.init == "identity";
@@ -72,7 +73,7 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
   comm.all_reduce_sum(&total, 1);
   const double branches = static_cast<double>(kernel_sizes.size());
   for (std::size_t b = 0; b < kernel_sizes.size(); ++b) {
-    torch::Tensor h = branch(b, images);  // (1, n, H, W)
+    torch::Tensor h = branch(b, images).to(torch::kFloat32);  // (1, n, H, W)
     torch::Tensor mean = h.mean({0, 2, 3});
     torch::Tensor var = h.var({0, 2, 3}, /*unbiased=*/false);
     norm_weight[b].copy_(torch::sqrt(var + kBatchNormEps));
@@ -81,21 +82,37 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
   }
 }
 
-torch::Tensor EncoderImpl::padded(std::size_t b, const torch::Tensor& images) {
-  // Note [padded inputs]
+void EncoderImpl::check_cache(const torch::Tensor& images) {
   const auto version = static_cast<std::int64_t>(images._version());
   if (!padded_source_.defined() || !padded_source_.is_same(images) || padded_version_ != version) {
     padded_.assign(kernel_sizes.size(), torch::Tensor());
+    bf16_images_ = torch::Tensor();
     padded_source_ = images;
     padded_version_ = version;
   }
+}
+
+torch::Tensor EncoderImpl::padded(std::size_t b, const torch::Tensor& images) {
+  // Note [padded inputs]
+  check_cache(images);
   if (!padded_[b].defined()) padded_[b] = reflect_pad(images.unsqueeze(0), kernel_sizes[b] / 2);
   return padded_[b];
+}
+
+torch::Tensor EncoderImpl::in_bf16(const torch::Tensor& images) {
+  // Note [bf16 encoder]; rounded once and kept beside the float32 exposures (half a plane more).
+  check_cache(images);
+  if (!bf16_images_.defined()) bf16_images_ = images.to(torch::kBFloat16);
+  return bf16_images_;
 }
 
 torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
   const torch::Tensor& weight = depthwise_weight[b];
   const torch::Tensor& bias = depthwise_bias[b];
+  if (compute_type_ == torch::kBFloat16) {  // Note [bf16 encoder]
+    return torch::relu(reflect_padded_depthwise_conv2d(in_bf16(images).unsqueeze(0), weight.to(compute_type_),
+                                                       bias.to(compute_type_)));
+  }
   const torch::Tensor input = images.unsqueeze(0);  // (1, n, H, W)
   if (runs_fast_cpu_kernel(input, weight, bias)) return torch::relu(depthwise_conv2d(padded(b, images), weight, bias));
   return torch::relu(reflect_padded_depthwise_conv2d(input, weight, bias));
@@ -107,7 +124,8 @@ torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {
     torch::Tensor h = torch::batch_norm(branch(b, images), norm_weight[b], norm_bias[b], {}, {}, /*training=*/true,
                                         0.1, kBatchNormEps, /*cudnn_enabled=*/true);
     // (1, 1, H, W): the pointwise sum over this branch's channels
-    torch::Tensor part = pointwise_sum(h, pointwise_weight.select(1, static_cast<std::int64_t>(b)));
+    torch::Tensor part = pointwise_sum(h, pointwise_weight.select(1, static_cast<std::int64_t>(b)).to(compute_type_))
+                             .to(torch::kFloat32);
     z = z.defined() ? z + part : part;
   }
   return z.view({images.size(1), images.size(2)});

@@ -70,7 +70,11 @@ grep -q "peak GPU MB" "$dir/bench.log" || fail "bench table header"
 out=$("${bench[@]}" 2>&1) && fail "bench replaced an existing JSON file"
 grep -q "bench.jsonl" <<<"$out" || { echo "$out"; fail "bench did not name the existing file"; }
 [ "$(wc -l < "$dir/bench.jsonl")" -eq 1 ] || fail "bench touched the existing JSON file"
-"${bench[@]}" --overwrite --cpu-kernels libtorch > /dev/null 2>&1 || fail "bench --overwrite --cpu-kernels libtorch"
+[ "$(field precision)" = '"float32"' ] || fail "bench JSON: precision = $(field precision)"
+"${bench[@]}" --overwrite --cpu-kernels libtorch --precision bf16 > /dev/null 2>&1 ||
+  fail "bench --overwrite --cpu-kernels libtorch --precision bf16"
 [ "$(field cpu_kernels)" = '"libtorch"' ] || fail "bench JSON: --cpu-kernels libtorch not recorded"
+[ "$(field precision)" = '"bf16"' ] || fail "bench JSON: --precision bf16 not recorded"
+positive ms_per_iteration
 ls "$dir" | grep -q "^astroclear-bench-" && fail "bench left its simulated stack behind"
 echo "PASS bench on 2 ranks (JSON row, scaling, time to solution, existing JSON kept)"
