@@ -260,6 +260,16 @@ TEST_F(Restart, CheckpointOfOtherKernelSizesIsRefused) {
   EXPECT_TRUE(fs::exists(ck(10))) << "a refused resume must leave the checkpoint alone";
 }
 
+TEST_F(Restart, AnotherPrecisionResumesAndIsLogged) {
+  ASSERT_EQ(train(10).exit_code, 0);
+  fs::remove(dir_ / "out.fits");
+  const CommandResult r = train(15, "--resume auto --precision bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "resume: precision was float32, now bf16");
+  expect_in(r, "resumed from " + ck(10) + " at iteration 10");
+  EXPECT_TRUE(fs::exists(ck(15)));
+}
+
 TEST_F(Restart, EarlierCheckpointsAreNotOverwrittenWithoutAsking) {
   ASSERT_EQ(train(10).exit_code, 0);
   CommandResult r = run(dir_ / "second.fits", 10, ck(), "");
