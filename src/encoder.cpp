@@ -84,11 +84,11 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
 
 void EncoderImpl::check_cache(const torch::Tensor& images) {
   const auto version = static_cast<std::int64_t>(images._version());
-  if (!padded_source_.defined() || !padded_source_.is_same(images) || padded_version_ != version) {
+  if (!cache_source_.defined() || !cache_source_.is_same(images) || cache_version_ != version) {
     padded_.assign(kernel_sizes.size(), torch::Tensor());
     bf16_images_ = torch::Tensor();
-    padded_source_ = images;
-    padded_version_ = version;
+    cache_source_ = images;
+    cache_version_ = version;
   }
 }
 

@@ -73,10 +73,11 @@ struct EncoderImpl : torch::nn::Module {
   // per branch): padding 33 x 512^2 floats three times cost ~35 ms per iteration (8-18 ms a pad).
   // On GPUs memory is the scarcer resource and a pad takes a fraction of a millisecond, so it is
   // redone, in the backward pass too (Note [re-padded inputs] in depthwise_conv.cpp).
-  // The cache holds the images it was made from (so their storage cannot be reused by another
-  // tensor) and their version counter (so an in-place change invalidates it).
-  torch::Tensor padded_source_;
-  std::int64_t padded_version_ = -1;
+  // The caches (these padded copies, and the bf16 copy of Note [bf16 encoder]) hold the images
+  // they were made from (so their storage cannot be reused by another tensor) and their version
+  // counter (so an in-place change invalidates them).
+  torch::Tensor cache_source_;
+  std::int64_t cache_version_ = -1;
   std::vector<torch::Tensor> padded_;
   torch::Tensor bf16_images_;
 };
