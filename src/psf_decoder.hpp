@@ -37,6 +37,10 @@ class PsfDecoder {
   /// FFT mode a few exposures at a time, with the gradient computed on the way (Note [chunked
   /// decoder loss] in psf_decoder.cpp); no stack-sized tensor is made or kept for the backward.
   torch::Tensor huber_sum(const torch::Tensor& latent, const HuberTerms& terms) const;
+  /// FFT mode: the loss of the reconstructions (a scalar of latent's dtype) and, with
+  /// `with_gradient`, its gradient in `latent` (Note [chunked decoder loss]).
+  std::pair<torch::Tensor, torch::Tensor> fft_huber_sum(const torch::Tensor& latent, const HuberTerms& terms,
+                                                        bool with_gradient) const;
 
   Mode mode() const { return mode_; }
   /// "fft" or "direct", as in --decoder and the ACDECOD header card.
@@ -44,10 +48,6 @@ class PsfDecoder {
   /// Bytes of the fixed tensors it keeps on the device: the PSF spectra (FFT) or kernels (direct).
   std::int64_t resident_bytes() const { return mode_ == Mode::kFft ? spectra_.nbytes() : flipped_.nbytes(); }
   std::int64_t kernel_height() const { return kernel_h_; }
-  /// FFT mode: the loss of the reconstructions (a scalar of latent's dtype) and, with
-  /// `with_gradient`, its gradient in `latent` (Note [chunked decoder loss]).
-  std::pair<torch::Tensor, torch::Tensor> fft_huber_sum(const torch::Tensor& latent, const HuberTerms& terms,
-                                                        bool with_gradient) const;
   std::int64_t kernel_width() const { return kernel_w_; }
 
  private:
