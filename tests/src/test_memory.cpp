@@ -116,12 +116,7 @@ LocalStack random_stack(int n, std::int64_t size, mpi::Communicator& comm) {
 // operations a GPU runs, and the same tensors live at each point of the iteration. The peak of
 // live tensors over one iteration, in stack-sized planes (n x H x W floats), then says what the
 // GPU needs for any stack: 2.33 GB a plane for 33 x 4200^2 (HSC), plus the CUDA context and
-// cuDNN's workspace. The one H100 measurement (session 1) was 44.6 GB, about 19 planes: the
-// sigmas and mask on the device, a padded copy of the stack per branch and the decoder's FFT
-// grids kept for the backward pass (Notes [noise planes on the host], [re-padded inputs],
-// [chunked decoder loss]). What is left: the images, the two loss planes and the PSF spectra
-// (4.1 planes), per branch the ReLU and BatchNorm outputs kept for the backward (6), and two
-// gradients of a branch during the backward (2).
+// cuDNN's workspace.
 /// The peak of live tensors over one iteration on the GPU path, in stack planes, for `precision`.
 double peak_planes_of_an_iteration(const std::string& precision) {
   static TrackingAllocator tracker;  // outlives every tensor it allocated
@@ -159,6 +154,11 @@ double peak_planes_of_an_iteration(const std::string& precision) {
   return planes;
 }
 
+// The one H100 measurement (session 1) was 44.6 GB, about 19 planes: the sigmas and mask on the
+// device, a padded copy of the stack per branch and the decoder's FFT grids kept for the backward
+// pass (Notes [noise planes on the host], [re-padded inputs], [chunked decoder loss]). What is
+// left: the images, the two loss planes and the PSF spectra (4.1 planes), per branch the ReLU and
+// BatchNorm outputs kept for the backward (6), and two gradients of a branch during the backward (2).
 TEST(GpuMemory, AnIterationHoldsAtMostTwelveAndAHalfStackPlanes) {
   const double planes = peak_planes_of_an_iteration("float32");
   EXPECT_LE(planes, 12.5);
