@@ -5,7 +5,7 @@
 #include <map>
 #include <sstream>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {

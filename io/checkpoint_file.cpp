@@ -5,7 +5,7 @@
 
 #include "io/checksum.hpp"
 #include "io/hdf5_file.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -163,10 +163,10 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
   f.close();
 }
 
-Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
-  Hdf5File f = Hdf5File::open(path);
-  Checkpoint c;
-  DatasetSums sums;
+namespace {
+
+/// Refuses a file that is not an astroclear checkpoint of the format version this build reads.
+void check_format(Hdf5File& f, const std::string& path) {
   std::string format;
   try {
     format = f.read_string_attribute("/", "format");
@@ -181,14 +181,10 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
     throw Error(path + ": checkpoint format version " + std::to_string(version) + "; this astroclear reads version " +
                 std::to_string(kCheckpointVersion));
   }
-  c.iteration = f.read_int_attribute("/", "iteration");
-  c.ranks = f.read_int_attribute("/", "ranks");
-  c.created_utc = f.read_string_attribute("/", "created_utc");
-  c.software_version = f.read_string_attribute("/", "astroclear_version");
+}
 
-  for (const std::string& key : split_names(f.read_string_attribute("/config", "keys"))) {
-    c.config.emplace_back(key, f.read_string_attribute("/config", key));
-  }
+/// /inputs: the exposures' files, PSFs and checksums, and the stack's shape and flux unit.
+void read_inputs(Hdf5File& f, const std::string& path, Checkpoint& c) {
   const auto files = f.read_strings("/inputs/files");
   const auto psfs = f.read_strings("/inputs/psfs");
   const auto input_sums = f.read_uint64s("/inputs/checksums");
@@ -200,13 +196,11 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
   c.height = f.read_int_attribute("/inputs", "height");
   c.width = f.read_int_attribute("/inputs", "width");
   c.flux_unit = f.read_double_attribute("/inputs", "flux_unit");
+}
 
-  c.loss_history = f.read_doubles("/loss_history");
-  sums.loss_history = f.read_uint64_attribute("/loss_history", "checksum");
-  if (checksum_of(c.loss_history) != sums.loss_history) {
-    throw Error(path + ": dataset /loss_history: checksum does not match its values; the file is corrupt");
-  }
-
+/// /parameters and /adam: every tensor with its moments, each checked against its checksum and
+/// the parameter's shape; their checksums are added to `sums` in writing order.
+void read_tensors(Hdf5File& f, const std::string& path, Checkpoint& c, DatasetSums& sums) {
   for (const std::string& name : split_names(f.read_string_attribute("/parameters", "names"))) {
     CheckpointTensor t;
     t.name = name;
@@ -232,6 +226,30 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
                   " exposures; the file is corrupt");
     }
   }
+}
+
+}  // namespace
+
+Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
+  Hdf5File f = Hdf5File::open(path);
+  check_format(f, path);
+  Checkpoint c;
+  DatasetSums sums;
+  c.iteration = f.read_int_attribute("/", "iteration");
+  c.ranks = f.read_int_attribute("/", "ranks");
+  c.created_utc = f.read_string_attribute("/", "created_utc");
+  c.software_version = f.read_string_attribute("/", "astroclear_version");
+  for (const std::string& key : split_names(f.read_string_attribute("/config", "keys"))) {
+    c.config.emplace_back(key, f.read_string_attribute("/config", key));
+  }
+  read_inputs(f, path, c);
+
+  c.loss_history = f.read_doubles("/loss_history");
+  sums.loss_history = f.read_uint64_attribute("/loss_history", "checksum");
+  if (checksum_of(c.loss_history) != sums.loss_history) {
+    throw Error(path + ": dataset /loss_history: checksum does not match its values; the file is corrupt");
+  }
+  read_tensors(f, path, c, sums);
   if (with_latent) {
     c.latent = read_array(f, "/latent", sums.latent);
   } else {

@@ -9,7 +9,7 @@
 
 namespace astroclear::io {
 
-// Note [checkpoint layout]: DESIGN.md section 3, documented for h5py users in the README.
+// Note [checkpoint layout]: docs/design.md, "Checkpoints"; the layout is documented for h5py users in docs/checkpoints.md.
 //   /                 attrs format, format_version, iteration, ranks, created_utc, astroclear_version,
 //                     checksum (over every attribute and every dataset's checksum)
 //   /config           attrs: the resolved configuration, one string per setting

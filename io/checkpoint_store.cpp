@@ -13,7 +13,7 @@
 #include <regex>
 
 #include "io/file_tree.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace fs = std::filesystem;

@@ -1,11 +1,11 @@
-// Exposure and PSF reading with the validation rules of the method (DESIGN.md section 1).
+// Exposure and PSF reading with the validation rules of the method (docs/design.md, "The model").
 #include "io/exposure_reader.hpp"
 
 #include <cmath>
 #include <limits>
 
 #include "io/fits_file.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -101,75 +101,61 @@ Image read_psf(const std::string& path, std::int64_t height, std::int64_t width,
   return psf;
 }
 
-ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
-  ExposureData out;
-  out.label = spec.label();
-  const bool mef = !spec.file.empty();
+namespace {
 
-  FitsFile image_file = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
-  const std::string image_where = image_file.where();
-  Image image = image_file.read_image();
-  out.image_header = image_file.read_cards();
-  const std::int64_t h = image.height, w = image.width;
-
-  // Flux scale: the manifest, else the first key found in the primary header or the image HDU.
-  double flux_scale = 1.0;
-  std::string scale_source = "default";
-  if (spec.flux_scale) {
-    flux_scale = *spec.flux_scale;
-    scale_source = stack.source + " flux_scale";
-  } else {
-    FitsFile primary = FitsFile::open(image_file.path());
-    for (FitsFile* header : {&primary, &image_file}) {
-      for (const std::string& key : stack.flux_scale_keys) {
-        if (scale_source != "default") break;
-        if (auto v = header->read_double(key)) {
-          flux_scale = *v;
-          scale_source = header->where() + " " + key;
-        }
-      }
+/// The exposure's flux scale and where it came from: the manifest's flux_scale, else the first of
+/// the stack's flux_scale_keys found in the primary header or the image HDU, else 1.
+std::pair<double, std::string> flux_scale_of(const ExposureSpec& spec, const StackSpec& stack, FitsFile& image_file) {
+  if (spec.flux_scale) return {*spec.flux_scale, stack.source + " flux_scale"};
+  FitsFile primary = FitsFile::open(image_file.path());
+  for (FitsFile* header : {&primary, &image_file}) {
+    for (const std::string& key : stack.flux_scale_keys) {
+      if (auto v = header->read_double(key)) return {*v, header->where() + " " + key};
     }
   }
-  if (!std::isfinite(flux_scale) || flux_scale <= 0) {
-    throw Error(out.label + ": flux scale (" + scale_source + ") = " + str(flux_scale) + "; must be finite and > 0");
-  }
-  out.flux_scale = flux_scale;
+  return {1.0, "default"};
+}
 
-  // Variance, or inverse variance turned into variance.
-  const bool inverse = !mef && !spec.inverse_variance.empty();
-  FitsFile var_file = open_plane(mef ? spec.file : (inverse ? spec.inverse_variance : spec.variance),
-                                 stack.variance_hdu, mef);
-  Image variance = var_file.read_image();
-  const std::string var_where = var_file.where();
-  if (variance.height != h || variance.width != w) {
-    throw Error(var_where + ": " + shape_text(variance.height, variance.width) + " pixels, but " + image_where +
+/// A mask plane and the bits that reject a pixel, from the MEF's MASK HDU or a separate file;
+/// all good (no bit rejects) when the exposure has none.
+struct MaskPlane {
+  MaskImage mask;
+  std::int64_t bad_bits = 0;
+  std::string where = "(no mask)";
+  bool present = false;
+};
+
+MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, const Image& image,
+                          const std::string& image_where, std::vector<std::string>& warnings) {
+  const std::int64_t h = image.height, w = image.width;
+  MaskPlane plane{MaskImage{h, w, std::vector<std::int32_t>(h * w, 0)}};
+  const bool mef = !spec.file.empty();
+  if (!mef && spec.mask.empty()) return plane;
+  FitsFile mask_file = open_plane(mef ? spec.file : spec.mask, stack.mask_hdu, mef);
+  plane.present = true;
+  plane.where = mask_file.where();
+  plane.mask = mask_file.read_mask();
+  if (plane.mask.height != h || plane.mask.width != w) {
+    throw Error(plane.where + ": " + shape_text(plane.mask.height, plane.mask.width) + " pixels, but " + image_where +
                 " is " + shape_text(h, w));
   }
+  std::vector<std::string> mask_warnings;
+  plane.bad_bits = bad_bit_mask(mask_file.read_cards(), stack.bad_mask_bits, mask_warnings);
+  for (auto& m : mask_warnings) warnings.push_back(plane.where + ": " + m);
+  return plane;
+}
 
-  // Mask: from the MEF's MASK HDU, a separate file, or none (all good).
-  MaskImage mask{h, w, std::vector<std::int32_t>(h * w, 0)};
-  std::int64_t bad_bits = 0;
-  std::string mask_where = "(no mask)";
-  const bool has_mask = mef || !spec.mask.empty();
-  if (has_mask) {
-    FitsFile mask_file = open_plane(mef ? spec.file : spec.mask, stack.mask_hdu, mef);
-    mask_where = mask_file.where();
-    mask = mask_file.read_mask();
-    if (mask.height != h || mask.width != w) {
-      throw Error(mask_where + ": " + shape_text(mask.height, mask.width) + " pixels, but " + image_where + " is " +
-                  shape_text(h, w));
-    }
-    std::vector<std::string> mask_warnings;
-    bad_bits = bad_bit_mask(mask_file.read_cards(), stack.bad_mask_bits, mask_warnings);
-    for (auto& m : mask_warnings) out.warnings.push_back(mask_where + ": " + m);
-  }
-
+/// Fills out.image, out.sigma and out.good (calibrated: divided by the flux scale) and the pixel
+/// counts from the planes; returns how many good pixels have a variance <= 0 (inverse variance < 0).
+std::int64_t calibrate(const Image& image, const Image& variance, bool inverse, const MaskPlane& mask,
+                       double flux_scale, ExposureData& out) {
+  const std::int64_t h = image.height, w = image.width;
   out.image = Image(h, w, 0.0f);
   out.sigma = Image(h, w, 1.0f);
   out.good.assign(h * w, 0);
   std::int64_t nonpositive = 0;
   for (std::int64_t i = 0; i < h * w; ++i) {
-    if ((static_cast<std::int64_t>(mask.pixels[i]) & bad_bits) != 0) {
+    if ((static_cast<std::int64_t>(mask.mask.pixels[i]) & mask.bad_bits) != 0) {
       ++out.mask_rejected_pixels;
       continue;
     }
@@ -195,9 +181,44 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
     out.sigma.pixels[i] = static_cast<float>(std::sqrt(static_cast<double>(v)) / flux_scale);
     ++out.good_pixels;
   }
+  return nonpositive;
+}
+
+}  // namespace
+
+ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
+  ExposureData out;
+  out.label = spec.label();
+  const bool mef = !spec.file.empty();
+
+  FitsFile image_file = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
+  const std::string image_where = image_file.where();
+  const Image image = image_file.read_image();
+  out.image_header = image_file.read_cards();
+  const std::int64_t h = image.height, w = image.width;
+
+  const auto [flux_scale, scale_source] = flux_scale_of(spec, stack, image_file);
+  if (!std::isfinite(flux_scale) || flux_scale <= 0) {
+    throw Error(out.label + ": flux scale (" + scale_source + ") = " + str(flux_scale) + "; must be finite and > 0");
+  }
+  out.flux_scale = flux_scale;
+
+  // Variance, or inverse variance turned into variance.
+  const bool inverse = !mef && !spec.inverse_variance.empty();
+  FitsFile var_file = open_plane(mef ? spec.file : (inverse ? spec.inverse_variance : spec.variance),
+                                 stack.variance_hdu, mef);
+  const Image variance = var_file.read_image();
+  const std::string var_where = var_file.where();
+  if (variance.height != h || variance.width != w) {
+    throw Error(var_where + ": " + shape_text(variance.height, variance.width) + " pixels, but " + image_where +
+                " is " + shape_text(h, w));
+  }
+  const MaskPlane mask = read_mask_plane(spec, stack, image, image_where, out.warnings);
+
+  const std::int64_t nonpositive = calibrate(image, variance, inverse, mask, flux_scale, out);
   if (nonpositive > 0) {
     throw Error(var_where + ": " + std::to_string(nonpositive) + " pixels " + (inverse ? "< 0" : "<= 0") +
-                " where " + (has_mask ? "MASK" : "the exposure") + " is good; " +
+                " where " + (mask.present ? "MASK" : "the exposure") + " is good; " +
                 (inverse ? "inverse variance must be >= 0" : "variance must be > 0"));
   }
   if (out.nonfinite_pixels > 0) {
@@ -206,7 +227,7 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
   }
   if (out.good_pixels == 0) {
     throw Error(out.label + ": no good pixel (" + std::to_string(out.mask_rejected_pixels) + " rejected by " +
-                mask_where + ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
+                mask.where + ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
   }
   out.psf = read_psf(spec.psf, h, w, out.warnings);
   return out;

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {

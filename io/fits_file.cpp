@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <utility>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -55,7 +55,7 @@ FitsFile FitsFile::open(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error(path + ": file not found");
   fitsfile* fptr = nullptr;
   int status = 0;
-  // "file://" keeps CFITSIO from interpreting brackets or other extended syntax in the name.
+  // The disk-file variant keeps CFITSIO from reading brackets or other extended syntax in the name.
   if (fits_open_diskfile(&fptr, path.c_str(), READONLY, &status) != 0) {
     throw Error(path + ": not a readable FITS file (" + cfitsio_text(status) + ")");
   }

@@ -6,7 +6,7 @@
 
 #include "io/file_tree.hpp"
 #include "io/fits_file.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace fs = std::filesystem;

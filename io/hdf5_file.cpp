@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -262,20 +262,6 @@ double Hdf5File::read_double_attribute(const std::string& object, const std::str
   double value = 0;
   read_scalar_attribute(id_, where(object), object, name, H5T_NATIVE_DOUBLE, &value);
   return value;
-}
-
-std::vector<std::string> Hdf5File::attribute_names(const std::string& object) {
-  std::vector<std::string> names;
-  Id target(check(H5Oopen(id_, object.c_str(), H5P_DEFAULT), where(object) + ": opening the object"), H5Oclose);
-  hsize_t index = 0;
-  check(H5Aiterate2(target, H5_INDEX_NAME, H5_ITER_INC, &index,
-                    [](hid_t, const char* name, const H5A_info_t*, void* out) -> herr_t {
-                      static_cast<std::vector<std::string>*>(out)->push_back(name);
-                      return 0;
-                    },
-                    &names),
-        where(object) + ": listing attributes");
-  return names;
 }
 
 }  // namespace astroclear::io

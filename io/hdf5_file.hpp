@@ -48,8 +48,6 @@ class Hdf5File {
   std::int64_t read_int_attribute(const std::string& object, const std::string& name);
   std::uint64_t read_uint64_attribute(const std::string& object, const std::string& name);
   double read_double_attribute(const std::string& object, const std::string& name);
-  /// Names of a group's attributes, in name order.
-  std::vector<std::string> attribute_names(const std::string& object);
 
   /// Flushes to the operating system and closes; errors throw (the destructor only logs).
   void close();

@@ -2,11 +2,12 @@
 #include "io/manifest.hpp"
 
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include <toml.hpp>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
+#include "io/file_tree.hpp"
 
 namespace astroclear::io {
 namespace fs = std::filesystem;
@@ -89,8 +90,7 @@ StackSpec load_manifest(const std::string& path) {
 }
 
 void write_manifest(const std::string& path, const StackSpec& spec) {
-  std::ofstream out(path);
-  if (!out) throw Error(path + ": cannot write manifest");
+  std::ostringstream out;
   auto list = [](const std::vector<std::string>& items) {
     std::string s = "[";
     for (std::size_t i = 0; i < items.size(); ++i) s += (i ? ", \"" : "\"") + items[i] + "\"";
@@ -111,7 +111,7 @@ void write_manifest(const std::string& path, const StackSpec& spec) {
     if (x.flux_scale) out << "flux_scale = " << *x.flux_scale << "\n";
     out << "\n";
   }
-  if (!out) throw Error(path + ": writing the manifest failed");
+  write_text_file(path, out.str(), "writing the manifest failed");
 }
 
 }  // namespace astroclear::io

@@ -36,7 +36,7 @@ struct StackSpec {
 /// manifest, the entry and the field on anything missing or malformed.
 StackSpec load_manifest(const std::string& path);
 
-/// Writes a manifest for `spec` (paths written as given).
+/// Writes a manifest for `spec` (paths written as given), whole or not at all (write_atomically).
 void write_manifest(const std::string& path, const StackSpec& spec);
 
 }  // namespace astroclear::io

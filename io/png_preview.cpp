@@ -10,7 +10,7 @@
 
 #include "io/file_tree.hpp"
 #include "io/fits_output.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::io {
 namespace {

@@ -1,22 +1,16 @@
-// extract_sources: writes a SExtractor configuration, runs it with posix_spawn, reads its catalogue.
+// extract_sources: writes a SExtractor configuration, runs it (run_process), reads its catalogue.
 #include "io/source_extractor.hpp"
 
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include "mpi/error.hpp"
-
-extern char** environ;
+#include "common/error.hpp"
+#include "io/process.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -36,36 +30,6 @@ void write_filter(const std::string& path, double fwhm) {
     for (int x = -half; x <= half; ++x) out << std::exp(-(x * x + y * y) / (2 * sigma * sigma)) << (x < half ? " " : "\n");
   }
   if (!out) throw Error(path + ": cannot write the detection filter");
-}
-
-std::string tail(const std::string& path, std::size_t lines) {
-  std::ifstream in(path);
-  std::vector<std::string> all;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) all.push_back(line);
-  }
-  std::string text;
-  for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) text += "\n  " + all[i];
-  return text;
-}
-
-int run(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) throw Error(args[0] + ": cannot start it: " + std::strerror(spawned));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw Error(args[0] + ": waitpid failed: " + std::strerror(errno));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace
@@ -116,9 +80,9 @@ std::vector<Detection> extract_sources(const std::string& detect, const std::str
     if (!out) throw Error(config + ": cannot write the SExtractor configuration");
   }
   const std::string images = measure.empty() ? detect : detect + "," + measure;
-  const int code = run({executable, images, "-c", config}, log);
+  const int code = run_process({executable, images, "-c", config}, log);
   if (code != 0) {
-    throw Error(executable + " " + images + " failed (exit " + std::to_string(code) + "); its last output:" + tail(log, 8));
+    throw Error(executable + " " + images + " failed (exit " + std::to_string(code) + "); its last output:" + file_tail(log, 8));
   }
   return read_sextractor_catalog(catalog);
 }

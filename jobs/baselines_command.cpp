@@ -1,18 +1,47 @@
 // astroclear coadd / rl: the two classical images users compare AstroClearNet with.
+#include "jobs/baselines_command.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 #include "io/fits_output.hpp"
+#include "jobs/cli.hpp"
 #include "jobs/clock_text.hpp"
-#include "jobs/commands.hpp"
 #include "jobs/provenance.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
 #include "jobs/tensor_image.hpp"
-#include "src/coadd.hpp"
-#include "src/richardson_lucy.hpp"
+#include "eval/coadd.hpp"
+#include "eval/richardson_lucy.hpp"
 #include "src/trainer.hpp"
 
 namespace astroclear::jobs {
+
+Command add_coadd_command(CLI::App& app) {
+  auto options = std::make_shared<CoaddOptions>();
+  CLI::App* command = app.add_subcommand("coadd", "write the masked inverse-variance weighted coadd");
+  command->add_option("--manifest,-m", options->manifest, "stack manifest (TOML)")->required();
+  command->add_option("--output,-o", options->output, "coadd (FITS)")->required();
+  command->add_flag("--overwrite", options->overwrite, "replace an existing output");
+  add_runtime_options(command, options->runtime);
+  return {command, [options](const mpi::MpiEnvironment& env) { return run_coadd(*options, env); }};
+}
+
+Command add_rl_command(CLI::App& app) {
+  auto options = std::make_shared<RichardsonLucyOptions>();
+  CLI::App* command =
+      app.add_subcommand("rl", "multi-frame Richardson-Lucy deconvolution of the stack (the classical peer)");
+  command->add_option("--manifest,-m", options->manifest, "stack manifest (TOML)")->required();
+  command->add_option("--output,-o", options->output, "latent image (FITS)")->required();
+  command->add_flag("--overwrite", options->overwrite, "replace an existing output");
+  command->add_option("--iterations,-n", options->config.iterations, "Richardson-Lucy iterations");
+  command->add_option("--pedestal", options->config.pedestal,
+                      "positive pedestal added to data and model, in median sigmas");
+  add_choice(command, "--decoder", options->decoder, "PSF convolution: auto, fft or direct");
+  add_runtime_options(command, options->runtime);
+  return {command, [options](const mpi::MpiEnvironment& env) { return run_rl(*options, env); }};
+}
 
 int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
@@ -39,10 +68,10 @@ int run_rl(const RichardsonLucyOptions& options, const mpi::MpiEnvironment& env)
   LocalStack& stack = loaded.stack;
   stack.normalise(comm);
   stack.to(runtime.device);
-  TrainConfig decoder_choice;  // train's rule for --decoder auto, at its default FFT threshold
-  decoder_choice.decoder = options.decoder;
+  // train's rule for --decoder auto, at its default FFT threshold
   const PsfDecoder decoder(stack.psfs, stack.height(), stack.width(),
-                           choose_decoder(decoder_choice, largest_psf_side(stack.psfs)), runtime.device);
+                           choose_decoder(options.decoder, TrainConfig{}.fft_min_psf_size, largest_psf_side(stack.psfs)),
+                           runtime.device);
   if (comm.rank() == 0) {
     spdlog::info("Richardson-Lucy: {} exposures of {} px, {} iterations, pedestal {} sigma, {} decoder",
                  stack.total_exposures, io::shape_text(stack.height(), stack.width()), options.config.iterations,

@@ -1,4 +1,6 @@
 // astroclear bench: ms/iteration, bytes and time in all-reduces, peak memory, on simulated stacks.
+#include "jobs/bench_command.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
@@ -8,13 +10,20 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 
+#include "common/error.hpp"
 #include "io/file_tree.hpp"
 #include "io/fits_output.hpp"
-#include "jobs/commands.hpp"
+#include "io/json_lines.hpp"
+#include "io/process.hpp"
+#include "jobs/cli.hpp"
 #include "jobs/device_memory.hpp"
 #include "jobs/runtime.hpp"
+#include "jobs/simulate_command.hpp"
 #include "jobs/stack_loader.hpp"
 #include "src/cpu_kernels.hpp"
 #include "src/trainer.hpp"
@@ -33,23 +42,28 @@ struct ReferenceRun {
   std::vector<double> losses;    ///< every iteration's loss (with log_every 1)
 };
 
-/// Runs the plain PyTorch reference on `stack_dir` for `iterations`, with its loss every iteration.
+/// Runs the plain PyTorch reference on `stack_dir` for `iterations`, with its loss every iteration
+/// (io::run_process; its output goes to reference.log in the stack's folder).
 ReferenceRun run_reference(const BenchOptions& options, const std::string& stack_dir, int iterations, int threads,
                            int warmup) {
-  const std::string out = stack_dir + "/reference_out.fits";
-  const std::string command = options.python + " " + options.reference + " " + stack_dir + " " + out + " --iters " +
-                              std::to_string(iterations) + " --threads " + std::to_string(threads) +
-                              " --decoder fft --log-every 1 2>&1";
+  const std::string out = stack_dir + "/reference_out.fits", log = stack_dir + "/reference.log";
+  const std::vector<std::string> command{options.python, options.reference, stack_dir, out,
+                                         "--iters", std::to_string(iterations), "--threads", std::to_string(threads),
+                                         "--decoder", "fft", "--log-every", "1"};
   ReferenceRun run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  std::string text;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;) text.append(buffer, n);
-  const int status = ::pclose(pipe);
+  int status = -1;
+  try {
+    status = io::run_process(command, log);
+  } catch (const Error& e) {
+    spdlog::warn("reference run failed: {}", e.what());
+    return run;
+  }
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::size_t at = text.rfind("\"ms_per_iter\": ");
   if (status != 0 || at == std::string::npos) {
-    spdlog::warn("reference run failed ({}):\n{}", command, text);
+    spdlog::warn("reference run failed (exit {}: {} {}):{}", status, options.python, options.reference,
+                 io::file_tail(log, 20));
     return run;
   }
   run.ms_per_iteration = std::stod(text.substr(at + 15));
@@ -75,7 +89,7 @@ ReferenceRun run_reference(const BenchOptions& options, const std::string& stack
 }
 
 /// Iterations until the loss stays within `tolerance` (relative) of its last value: the
-/// time-to-solution count of issue 6 (first k after which every loss is within 0.5% of the end).
+/// time-to-solution count (first k after which every loss is within 0.5% of the end).
 int iterations_to_solution(const std::vector<double>& losses, double tolerance = 0.005) {
   if (losses.empty()) return -1;
   const double target = losses.back();
@@ -167,197 +181,286 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
+/// Everything one row of the benchmark measures: one stack size, one decoder.
+struct BenchRow {
+  int size = 0;
+  DecoderChoice decoder = DecoderChoice::kFft;
+  double ms_per_iteration = 0;  ///< mean over ranks of each rank's median
+  double p10 = 0, p90 = 0;      ///< rank 0's spread
+  double mb_all_reduced = 0, comm_ms = 0;  ///< per iteration
+  double peak_rss_mib = 0, mean_peak_rss_mib = 0, peak_gpu_mib = -1;
+  StageSeconds stages;
+  double ms_per_profiled_second = 0;  ///< turns stage seconds into ms per iteration
+  MemoryFloor floor;
+  double floor_ms = 0;
+  double single_rank_ms = -1;
+  int solution_iterations = -1;
+  double solution_seconds = -1, solution_ms = -1;  ///< to solution; ms per iteration of that run
+  ReferenceRun reference;
+  int reference_solution_iterations = -1, iterations_to_reference_loss = -1;
+  double reference_solution_seconds = -1, seconds_to_reference_loss = -1;
+};
+
+/// Collective. Rank 0 writes a simulated stack into a folder of its own (named by its pid);
+/// returns the folder on every rank.
+std::string write_bench_stack(const BenchOptions& options, int size, mpi::Communicator& comm) {
+  std::string dir = (std::filesystem::path(options.work_dir) /
+                     ("astroclear-bench-" + std::to_string(::getpid()) + "-" + std::to_string(size))).string();
+  comm.collectively([&] {
+    SimulateOptions sim;
+    sim.output_dir = dir;
+    sim.overwrite = true;
+    sim.config.exposures = options.exposures;
+    sim.config.height = sim.config.width = size;
+    write_simulated_stack(sim);
+  }, comm.rank() == 0);
+  return comm.broadcast_string(dir, 0);
+}
+
+/// Collective. The timed iterations after the warm-up, then a few more split by stage (each stage
+/// waits for the device), the all-reduce counts, peak memory and the memory floor.
+void time_iterations(Trainer& trainer, const BenchOptions& options, const LocalStack& stack, const Runtime& runtime,
+                     double bandwidth, mpi::Communicator& comm, BenchRow& row) {
+  for (int i = 0; i < options.warmup; ++i) trainer.step();
+  comm.reset_stats();
+  TimedSteps timed = time_steps(trainer, options.iterations, runtime.device);
+  row.peak_gpu_mib = timed.peak_gpu_mib;
+  trainer.profile_stages(true);
+  for (int i = 0; i < std::min(options.iterations, 5); ++i) trainer.step();
+  trainer.loss_history();
+  row.stages = trainer.stage_seconds();
+  row.ms_per_profiled_second = 1e3 / std::max(row.stages.iterations, 1);
+  trainer.profile_stages(false);
+
+  row.ms_per_iteration = median(timed.ms);
+  comm.all_reduce_sum(&row.ms_per_iteration, 1);
+  row.ms_per_iteration /= comm.size();
+  std::sort(timed.ms.begin(), timed.ms.end());
+  row.p10 = timed.ms[timed.ms.size() / 10];
+  row.p90 = timed.ms[(timed.ms.size() * 9) / 10];
+  row.mb_all_reduced = comm.stats().bytes_all_reduced / 1e6 / options.iterations;
+  row.comm_ms = 1e3 * comm.stats().seconds / options.iterations;
+  row.floor = memory_floor(stack, trainer);
+  row.floor_ms = 1e3 * row.floor.total() / bandwidth;
+  row.peak_rss_mib = peak_rss_mib();
+  row.mean_peak_rss_mib = row.peak_rss_mib;
+  comm.all_reduce_sum(&row.mean_peak_rss_mib, 1);
+  row.mean_peak_rss_mib /= comm.size();
+}
+
+void print_row(const BenchOptions& options, const Runtime& runtime, int ranks, double bandwidth, const BenchRow& row) {
+  char range[32];
+  std::snprintf(range, sizeof(range), "%.0f-%.0f", row.p10, row.p90);
+  char gpu[32] = "-";
+  if (row.peak_gpu_mib >= 0) std::snprintf(gpu, sizeof(gpu), "%.0f", row.peak_gpu_mib);
+  std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f %11s\n", options.exposures, row.size,
+              name_of(row.decoder).c_str(), ranks, runtime.threads, row.ms_per_iteration, range, row.mb_all_reduced,
+              row.comm_ms, 100.0 * row.comm_ms / row.ms_per_iteration, row.peak_rss_mib, gpu);
+  const StageSeconds& s = row.stages;
+  const double per = row.ms_per_profiled_second;
+  std::printf("       stages ms/iter: encoder fwd %.1f, decoder+loss %.1f, backward %.1f, "
+              "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
+              s.encoder_forward * per, s.decoder_and_loss * per, s.backward * per, s.reduce * per, s.optimizer * per,
+              row.comm_ms);
+  const MemoryFloor& f = row.floor;
+  std::printf("       memory floor: %.0f MB a rank must move (encoder fwd %.0f, decoder+loss %.0f, backward %.0f, "
+              "optimizer %.1f) at %.1f GB/s: %.2f ms, %.1fx below this iteration\n",
+              f.total() / 1e6, f.encoder_forward / 1e6, f.decoder_and_loss / 1e6, f.backward / 1e6, f.optimizer / 1e6,
+              bandwidth / 1e9, row.floor_ms, row.ms_per_iteration / row.floor_ms);
+  std::fflush(stdout);
+}
+
+/// Collective. Strong scaling: rank 0 alone on the whole stack, same threads, beside the P-rank time.
+void time_single_rank(const BenchOptions& options, const std::string& stack_dir, const TrainConfig& config,
+                      const Runtime& runtime, mpi::Communicator& comm, BenchRow& row) {
+  comm.collectively([&] {
+    mpi::LocalCommunicator local;
+    LoadedStack whole = load_stack(stack_dir + "/stack.toml", local);
+    whole.stack.normalise(local);
+    whole.stack.to_for_training(runtime.device);
+    Trainer alone(config, whole.stack, local, runtime.device);
+    for (int i = 0; i < options.warmup; ++i) alone.step();
+    row.single_rank_ms = median(time_steps(alone, options.iterations, runtime.device).ms);
+    std::printf("       scaling: 1 rank %.1f ms/iter, %d ranks %.1f ms/iter: speed-up %.2fx, efficiency %.0f%%\n",
+                row.single_rank_ms, comm.size(), row.ms_per_iteration, row.single_rank_ms / row.ms_per_iteration,
+                100 * row.single_rank_ms / (comm.size() * row.ms_per_iteration));
+    std::fflush(stdout);
+  }, comm.rank() == 0);
+}
+
+/// Collective. A fresh run of --solution-iterations; when the loss stays within 0.5% of its end.
+/// Returns the run's loss history.
+std::vector<double> time_to_solution(const BenchOptions& options, const TrainConfig& config, const LocalStack& stack,
+                                     const Runtime& runtime, mpi::Communicator& comm, BenchRow& row) {
+  TrainConfig long_run = config;
+  long_run.iterations = options.solution_iterations;
+  Trainer fresh(long_run, stack, comm, runtime.device);
+  const auto start = std::chrono::steady_clock::now();
+  fresh.train();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<double> losses = fresh.loss_history();
+  row.solution_iterations = iterations_to_solution(losses);
+  row.solution_ms = 1e3 * seconds / long_run.iterations;
+  row.solution_seconds = row.solution_iterations * row.solution_ms / 1e3;
+  if (comm.rank() == 0) {
+    std::printf("       time to solution (loss within 0.5%% of iteration %d's): %d iterations, %.1f s\n",
+                long_run.iterations, row.solution_iterations, row.solution_seconds);
+    std::fflush(stdout);
+  }
+  return losses;
+}
+
+/// Rank 0. The plain PyTorch reference on the same stack, per iteration and, with
+/// --solution-iterations, to its own solution and to its final loss.
+void compare_with_reference(const BenchOptions& options, const std::string& stack_dir, const LocalStack& stack,
+                            const Runtime& runtime, const std::vector<double>& solution_losses, BenchRow& row) {
+  const int iterations =
+      options.solution_iterations > 0 ? options.solution_iterations : options.warmup + options.iterations;
+  row.reference = run_reference(options, stack_dir, iterations, runtime.threads, options.warmup);
+  const ReferenceRun& reference = row.reference;
+  if (reference.ms_per_iteration <= 0) return;
+  std::printf("       reference_acn.py (plain PyTorch, same stack, %d threads): %.1f ms/iter (mean of %d after "
+              "%d warm-up); astroclear is %.2fx faster per iteration\n",
+              runtime.threads, reference.ms_per_iteration, iterations - options.warmup, options.warmup,
+              reference.ms_per_iteration / row.ms_per_iteration);
+  std::fflush(stdout);
+  if (options.solution_iterations <= 0 || static_cast<int>(reference.losses.size()) != iterations) return;
+  row.reference_solution_iterations = iterations_to_solution(reference.losses);
+  row.reference_solution_seconds = row.reference_solution_iterations * reference.ms_per_iteration / 1e3;
+  std::printf("       reference time to solution: %d iterations, %.1f s; astroclear reaches its solution %.2fx sooner\n",
+              row.reference_solution_iterations, row.reference_solution_seconds,
+              row.reference_solution_seconds / row.solution_seconds);
+  // The same target for both: the reference's final loss per good pixel (its loss is a sum; the
+  // Huber terms of y/sigma do not depend on the flux unit, so they compare).
+  const double target = reference.losses.back() / stack.good_pixels;
+  for (std::size_t k = 0; k < solution_losses.size() && row.iterations_to_reference_loss < 0; ++k) {
+    if (solution_losses[k] <= target * 1.005) row.iterations_to_reference_loss = static_cast<int>(k) + 1;
+  }
+  if (row.iterations_to_reference_loss > 0) {
+    row.seconds_to_reference_loss = row.iterations_to_reference_loss * row.solution_ms / 1e3;
+    std::printf("       the reference's final loss (%.5f per good pixel, within 0.5%%): astroclear after %d "
+                "iterations, %.1f s: %.2fx sooner than the reference\n",
+                target, row.iterations_to_reference_loss, row.seconds_to_reference_loss,
+                row.reference_solution_seconds / row.seconds_to_reference_loss);
+  } else {
+    std::printf("       astroclear did not reach the reference's final loss (%.5f per good pixel)\n", target);
+  }
+  std::fflush(stdout);
+}
+
+io::JsonObject to_json(const BenchOptions& options, const Runtime& runtime, int ranks, double bandwidth,
+                       const BenchRow& row) {
+  const double per = row.ms_per_profiled_second;
+  io::JsonObject j;
+  j["exposures"] = options.exposures;
+  j["size"] = row.size;
+  j["decoder"] = name_of(row.decoder);
+  j["ranks"] = ranks;
+  j["threads_per_rank"] = runtime.threads;
+  j["device"] = runtime.device.str();
+  j["ms_per_iteration"] = row.ms_per_iteration;
+  j["mb_all_reduced_per_iteration"] = row.mb_all_reduced;
+  j["comm_ms_per_iteration"] = row.comm_ms;
+  j["peak_rss_mib_rank0"] = row.peak_rss_mib;
+  j["peak_rss_mib_mean"] = row.mean_peak_rss_mib;
+  j["peak_gpu_mib_rank0"] = row.peak_gpu_mib >= 0 ? io::JsonObject(row.peak_gpu_mib) : io::JsonObject(nullptr);
+  j["stage_ms"] = {{"encoder_forward", row.stages.encoder_forward * per},
+                   {"decoder_and_loss", row.stages.decoder_and_loss * per},
+                   {"backward", row.stages.backward * per},
+                   {"reduce", row.stages.reduce * per},
+                   {"optimizer", row.stages.optimizer * per}};
+  j["cpu_kernels"] = name_of(options.cpu_kernels);
+  j["precision"] = name_of(options.precision);
+  j["copy_bandwidth_gb_s"] = bandwidth / 1e9;
+  j["floor_mb_per_iteration"] = row.floor.total() / 1e6;
+  j["floor_ms_per_iteration"] = row.floor_ms;
+  j["single_rank_ms_per_iteration"] = row.single_rank_ms;
+  j["solution_iterations"] = row.solution_iterations;
+  j["solution_seconds"] = row.solution_seconds;
+  j["reference_ms_per_iteration"] = row.reference.ms_per_iteration;
+  j["reference_solution_iterations"] = row.reference_solution_iterations;
+  j["reference_solution_seconds"] = row.reference_solution_seconds;
+  j["iterations_to_reference_loss"] = row.iterations_to_reference_loss;
+  j["seconds_to_reference_loss"] = row.seconds_to_reference_loss;
+  return j;
+}
+
 }  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto options = std::make_shared<BenchOptions>();
+  BenchOptions& o = *options;
+  CLI::App* command = app.add_subcommand("bench", "time training iterations on simulated stacks (table and JSON)");
+  command->add_option("--sizes", o.sizes, "image sides in pixels")->delimiter(',');
+  command->add_option("--exposures", o.exposures, "exposures per stack");
+  add_choice(command, "--decoders", o.decoders, "fft and/or direct");
+  command->add_option("--warmup", o.warmup, "untimed iterations first");
+  command->add_option("--iterations", o.iterations, "timed iterations (median reported)");
+  command->add_option("--json", o.json, "also write JSON lines to this file");
+  command->add_flag("--overwrite", o.overwrite, "replace an existing --json file");
+  command->add_option("--work-dir", o.work_dir, "folder for the temporary simulated stacks");
+  command->add_option("--reference", o.reference,
+                      "also run this reference_acn.py (plain PyTorch) on the same stacks and print the ratio");
+  command->add_option("--python", o.python, "the Python with torch, astropy and numpy for --reference");
+  command->add_flag("--scaling", o.scaling, "on P > 1 ranks, also time rank 0 alone: speed-up and efficiency");
+  command->add_option("--solution-iterations", o.solution_iterations,
+                      "also measure time to solution (loss within 0.5% of its value after this many iterations)");
+  add_choice(command, "--cpu-kernels", o.cpu_kernels,
+             "astroclear (its own CPU kernels) or libtorch (LibTorch's operations, as on GPUs)");
+  add_choice(command, "--precision", o.precision, "float32, or bf16 for the encoder's convolutions");
+  add_runtime_options(command, o.runtime);
+  return {command, [options](const mpi::MpiEnvironment& env) { return run_bench(*options, env); }};
+}
 
 int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
-  // The JSON rows are kept here and written whole when the benchmark ends (io::write_text_file).
-  std::ostringstream json;
   comm.collectively([&] {
     if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
   }, comm.rank() == 0);
-  set_fast_cpu_kernels(options.cpu_kernels == "astroclear");
+  const ScopedFastCpuKernels kernels(options.cpu_kernels == CpuKernels::kAstroclear);
   const double bandwidth = copy_bandwidth(runtime.device);  // Note [memory floor]
   if (comm.rank() == 0) {
     std::printf("%s: %.1f GB/s on a copy (the memory floor's bandwidth); CPU kernels: %s; encoder precision: %s\n",
-                runtime.device.str().c_str(), bandwidth / 1e9, options.cpu_kernels.c_str(), options.precision.c_str());
-  }
-  if (comm.rank() == 0) {
+                runtime.device.str().c_str(), bandwidth / 1e9, name_of(options.cpu_kernels).c_str(),
+                name_of(options.precision).c_str());
     std::printf("%-6s %-6s %-7s %-6s %-7s %10s %10s %12s %10s %9s %11s %11s\n", "n_exp", "size", "decoder", "ranks",
                 "threads", "ms/iter", "p10-p90", "MB reduced", "comm ms", "comm %", "peak RSS MB", "peak GPU MB");
   }
+  std::vector<io::JsonObject> rows;  // written whole when the benchmark ends
   for (int size : options.sizes) {
-    // Rank 0 writes the stack into a folder of its own; every rank then reads its exposures.
-    std::string dir = (std::filesystem::path(options.work_dir) /
-                       ("astroclear-bench-" + std::to_string(::getpid()) + "-" + std::to_string(size))).string();
-    comm.collectively([&] {
-      SimulateOptions sim;
-      sim.output_dir = dir;
-      sim.overwrite = true;
-      sim.config.exposures = options.exposures;
-      sim.config.height = sim.config.width = size;
-      write_simulated_stack(sim);
-    }, comm.rank() == 0);
-    dir = comm.broadcast_string(dir, 0);  // rank 0's pid names it
+    const std::string dir = write_bench_stack(options, size, comm);
     LoadedStack loaded = load_stack(dir + "/stack.toml", comm);
     loaded.stack.normalise(comm);
     loaded.stack.to_for_training(runtime.device);
-    for (const std::string& decoder : options.decoders) {
+    for (const DecoderChoice decoder : options.decoders) {
+      BenchRow row;
+      row.size = size;
+      row.decoder = decoder;
       TrainConfig config;
       config.decoder = decoder;
       config.precision = options.precision;
       config.iterations = options.warmup + options.iterations;
       Trainer trainer(config, loaded.stack, comm, runtime.device);
-      for (int i = 0; i < options.warmup; ++i) trainer.step();
-      comm.reset_stats();
-      TimedSteps timed = time_steps(trainer, options.iterations, runtime.device);
-      std::vector<double> ms = std::move(timed.ms);
-      const double gpu_mib = timed.peak_gpu_mib;
-      // The split by stage, on a few more iterations with a device synchronisation per stage.
-      trainer.profile_stages(true);
-      for (int i = 0; i < std::min(options.iterations, 5); ++i) trainer.step();
-      trainer.loss_history();
-      const StageSeconds stages = trainer.stage_seconds();
-      const double per = 1e3 / std::max(stages.iterations, 1);  // seconds per profiled iteration -> ms
-      trainer.profile_stages(false);
-      double ms_iter = median(ms);
-      comm.all_reduce_sum(&ms_iter, 1);
-      ms_iter /= comm.size();  // mean over ranks of each rank's median
-      std::sort(ms.begin(), ms.end());
-      const double p10 = ms[ms.size() / 10], p90 = ms[(ms.size() * 9) / 10];
-      const double mb = comm.stats().bytes_all_reduced / 1e6 / options.iterations;
-      const double comm_ms = 1e3 * comm.stats().seconds / options.iterations;
-      const MemoryFloor floor = memory_floor(loaded.stack, trainer);
-      const double floor_ms = 1e3 * floor.total() / bandwidth;
-      const double rss = peak_rss_mib();
-      double mean_rss = rss;
-      comm.all_reduce_sum(&mean_rss, 1);
-      mean_rss /= comm.size();
-      if (comm.rank() == 0) {
-        char range[32];
-        std::snprintf(range, sizeof(range), "%.0f-%.0f", p10, p90);
-        char gpu[32] = "-";
-        if (gpu_mib >= 0) std::snprintf(gpu, sizeof(gpu), "%.0f", gpu_mib);
-        std::printf("%-6d %-6d %-7s %-6d %-7d %10.1f %10s %12.2f %10.2f %8.1f%% %11.0f %11s\n", options.exposures, size,
-                    decoder.c_str(), comm.size(), runtime.threads, ms_iter, range, mb, comm_ms,
-                    100.0 * comm_ms / ms_iter, rss, gpu);
-        std::printf("       stages ms/iter: encoder fwd %.1f, decoder+loss %.1f, backward %.1f, "
-                    "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
-                    stages.encoder_forward * per, stages.decoder_and_loss * per, stages.backward * per,
-                    stages.reduce * per, stages.optimizer * per, comm_ms);
-        std::printf("       memory floor: %.0f MB a rank must move (encoder fwd %.0f, decoder+loss %.0f, backward %.0f, "
-                    "optimizer %.1f) at %.1f GB/s: %.2f ms, %.1fx below this iteration\n",
-                    floor.total() / 1e6, floor.encoder_forward / 1e6, floor.decoder_and_loss / 1e6, floor.backward / 1e6,
-                    floor.optimizer / 1e6, bandwidth / 1e9, floor_ms, ms_iter / floor_ms);
-        std::fflush(stdout);
-      }
-
-      // Strong scaling: rank 0 alone on the whole stack, same threads, beside the P-rank time.
-      double single_ms = -1;
-      if (options.scaling && comm.size() > 1) {
-        comm.collectively([&] {
-          mpi::LocalCommunicator local;
-          LoadedStack whole = load_stack(dir + "/stack.toml", local);
-          whole.stack.normalise(local);
-          whole.stack.to_for_training(runtime.device);
-          Trainer alone(config, whole.stack, local, runtime.device);
-          for (int i = 0; i < options.warmup; ++i) alone.step();
-          single_ms = median(time_steps(alone, options.iterations, runtime.device).ms);
-          std::printf("       scaling: 1 rank %.1f ms/iter, %d ranks %.1f ms/iter: speed-up %.2fx, efficiency %.0f%%\n",
-                      single_ms, comm.size(), ms_iter, single_ms / ms_iter, 100 * single_ms / (comm.size() * ms_iter));
-          std::fflush(stdout);
-        }, comm.rank() == 0);
-      }
-
-      // Time to solution: a fresh run of --solution-iterations; when the loss stays within 0.5% of its end.
-      int solution_its = -1;
-      double solution_s = -1, solution_ms = -1;
+      time_iterations(trainer, options, loaded.stack, runtime, bandwidth, comm, row);
+      if (comm.rank() == 0) print_row(options, runtime, comm.size(), bandwidth, row);
+      if (options.scaling && comm.size() > 1) time_single_rank(options, dir, config, runtime, comm, row);
       std::vector<double> solution_losses;
       if (options.solution_iterations > 0) {
-        TrainConfig long_run = config;
-        long_run.iterations = options.solution_iterations;
-        Trainer fresh(long_run, loaded.stack, comm, runtime.device);
-        const auto start = std::chrono::steady_clock::now();
-        fresh.train();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        solution_losses = fresh.loss_history();
-        solution_its = iterations_to_solution(solution_losses);
-        solution_ms = 1e3 * seconds / long_run.iterations;
-        solution_s = solution_its * solution_ms / 1e3;
-        if (comm.rank() == 0) {
-          std::printf("       time to solution (loss within 0.5%% of iteration %d's): %d iterations, %.1f s\n",
-                      long_run.iterations, solution_its, solution_s);
-          std::fflush(stdout);
-        }
+        solution_losses = time_to_solution(options, config, loaded.stack, runtime, comm, row);
       }
-
-      ReferenceRun reference;
-      int reference_solution_its = -1, to_reference_its = -1;
-      double reference_solution_s = -1, to_reference_s = -1;
-      if (comm.rank() == 0 && !options.reference.empty() && decoder == "fft" && comm.size() == 1) {
-        const int reference_iterations =
-            options.solution_iterations > 0 ? options.solution_iterations : options.warmup + options.iterations;
-        reference = run_reference(options, dir, reference_iterations, runtime.threads, options.warmup);
-        if (reference.ms_per_iteration > 0) {
-          std::printf("       reference_acn.py (plain PyTorch, same stack, %d threads): %.1f ms/iter (mean of %d after "
-                      "%d warm-up); astroclear is %.2fx faster per iteration\n",
-                      runtime.threads, reference.ms_per_iteration, reference_iterations - options.warmup,
-                      options.warmup, reference.ms_per_iteration / ms_iter);
-          if (options.solution_iterations > 0 && static_cast<int>(reference.losses.size()) == reference_iterations) {
-            reference_solution_its = iterations_to_solution(reference.losses);
-            reference_solution_s = reference_solution_its * reference.ms_per_iteration / 1e3;
-            std::printf("       reference time to solution: %d iterations, %.1f s; astroclear reaches its solution "
-                        "%.2fx sooner\n",
-                        reference_solution_its, reference_solution_s, reference_solution_s / solution_s);
-            // The same target for both: the reference's final loss per good pixel (its loss is a
-            // sum; the Huber terms of y/sigma do not depend on the flux unit, so they compare).
-            const double target = reference.losses.back() / loaded.stack.good_pixels;
-            for (std::size_t k = 0; k < solution_losses.size() && to_reference_its < 0; ++k) {
-              if (solution_losses[k] <= target * 1.005) to_reference_its = static_cast<int>(k) + 1;
-            }
-            if (to_reference_its > 0) {
-              to_reference_s = to_reference_its * solution_ms / 1e3;
-              std::printf("       the reference's final loss (%.5f per good pixel, within 0.5%%): astroclear after %d "
-                          "iterations, %.1f s: %.2fx sooner than the reference\n",
-                          target, to_reference_its, to_reference_s, reference_solution_s / to_reference_s);
-            } else {
-              std::printf("       astroclear did not reach the reference's final loss (%.5f per good pixel)\n", target);
-            }
-          }
-        }
-        std::fflush(stdout);
+      if (comm.rank() == 0 && !options.reference.empty() && decoder == DecoderChoice::kFft && comm.size() == 1) {
+        compare_with_reference(options, dir, loaded.stack, runtime, solution_losses, row);
       }
-      if (comm.rank() == 0 && !options.json.empty()) {
-        json << "{\"exposures\": " << options.exposures << ", \"size\": " << size << ", \"decoder\": \"" << decoder
-             << "\", \"ranks\": " << comm.size() << ", \"threads_per_rank\": " << runtime.threads
-             << ", \"device\": \"" << runtime.device.str() << "\", \"ms_per_iteration\": " << ms_iter
-             << ", \"mb_all_reduced_per_iteration\": " << mb << ", \"comm_ms_per_iteration\": " << comm_ms
-             << ", \"peak_rss_mib_rank0\": " << rss << ", \"peak_rss_mib_mean\": " << mean_rss
-             << ", \"peak_gpu_mib_rank0\": " << (gpu_mib >= 0 ? std::to_string(gpu_mib) : std::string("null"))
-             << ", \"stage_ms\": {\"encoder_forward\": " << stages.encoder_forward * per
-             << ", \"decoder_and_loss\": " << stages.decoder_and_loss * per
-             << ", \"backward\": " << stages.backward * per << ", \"reduce\": " << stages.reduce * per
-             << ", \"optimizer\": " << stages.optimizer * per << "}"
-             << ", \"cpu_kernels\": \"" << options.cpu_kernels << "\", \"precision\": \"" << options.precision
-             << "\", \"copy_bandwidth_gb_s\": " << bandwidth / 1e9
-             << ", \"floor_mb_per_iteration\": " << floor.total() / 1e6 << ", \"floor_ms_per_iteration\": " << floor_ms
-             << ", \"single_rank_ms_per_iteration\": " << single_ms
-             << ", \"solution_iterations\": " << solution_its << ", \"solution_seconds\": " << solution_s
-             << ", \"reference_ms_per_iteration\": " << reference.ms_per_iteration
-             << ", \"reference_solution_iterations\": " << reference_solution_its
-             << ", \"reference_solution_seconds\": " << reference_solution_s
-             << ", \"iterations_to_reference_loss\": " << to_reference_its
-             << ", \"seconds_to_reference_loss\": " << to_reference_s << "}\n";
-      }
+      if (comm.rank() == 0) rows.push_back(to_json(options, runtime, comm.size(), bandwidth, row));
     }
     comm.barrier();
     if (comm.rank() == 0) io::remove_tree(dir);
   }
   comm.collectively([&] {
-    if (!options.json.empty()) io::write_text_file(options.json, json.str());
+    if (!options.json.empty()) io::write_json_lines(options.json, rows);
   }, comm.rank() == 0);
-  return 0;
+  return kExitDone;
 }
 
 }  // namespace astroclear::jobs

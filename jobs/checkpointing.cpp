@@ -3,7 +3,7 @@
 
 #include "io/checksum.hpp"
 #include "jobs/clock_text.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::jobs {
 namespace {
@@ -66,7 +66,7 @@ io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, 
   c.ranks = comm.size();
   c.created_utc = utc_now();
   c.software_version = software_version;
-  c.config = config.settings();
+  for (const Setting& s : config.settings()) c.config.emplace_back(s.key, s.value);
   c.loss_history = state.loss_history;
   c.manifest = loaded.plan.spec.source;
   c.height = loaded.plan.height;
@@ -114,17 +114,16 @@ std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::st
                       " (same pixels)");
     }
   }
-  for (const auto& [key, value] : config.settings()) {
-    std::string saved = c.setting(key);
-    if (key == "precision" && saved.empty()) saved = "float32";  // written before --precision existed
-    if (saved == value) continue;
-    // The parameters and Adam's moments are float32 in either precision, so a run may change it.
-    if (key == "iterations" || key == "decoder" || key == "fft_min_psf_size" || key == "precision") {
-      notes.push_back(key + " was " + saved + ", now " + value);
+  for (const Setting& s : config.settings()) {
+    std::string saved = c.setting(s.key);
+    if (saved.empty()) saved = s.before_it_existed;
+    if (saved == s.value) continue;
+    if (s.on_resume == OnResume::kMayChange) {
+      notes.push_back(s.key + " was " + saved + ", now " + s.value);
       continue;
     }
-    throw Error(path + " was written with " + key + "=" + saved + "; this run asks for " + key + "=" + value +
-                ": an incompatible configuration (resume with the same " + key + ", or start over without --resume)");
+    throw Error(path + " was written with " + s.key + "=" + saved + "; this run asks for " + s.key + "=" + s.value +
+                ": an incompatible configuration (resume with the same " + s.key + ", or start over without --resume)");
   }
   return notes;
 }

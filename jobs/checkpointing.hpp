@@ -23,9 +23,9 @@ io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, 
                                  mpi::Communicator& comm);
 
 /// Throws Error when `checkpoint` (read from `path`) is of other inputs (exposure count, shape or
-/// pixel checksums differ) or of an incompatible configuration (kernel sizes, Huber delta,
-/// learning rate, seed, initialisation). Returns notes for the log on what differs but is
-/// allowed: file names (moved inputs), more or fewer iterations, the decoder.
+/// pixel checksums differ) or of an incompatible configuration (a setting whose Setting::on_resume
+/// is kMustMatch differs). Returns notes for the log on what differs but is allowed: file names
+/// (moved inputs), and the settings that may change on resume.
 std::vector<std::string> check_compatible(const io::Checkpoint& checkpoint, const std::string& path,
                                           const LoadedStack& loaded, const TrainConfig& config);
 

@@ -1,12 +1,25 @@
 // astroclear compare: relative L2 difference of two images (runs on different ranks, devices, versions).
+#include "jobs/compare_command.hpp"
+
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
+#include "common/error.hpp"
 #include "io/fits_file.hpp"
-#include "jobs/commands.hpp"
-#include "mpi/error.hpp"
+#include "jobs/cli.hpp"
 
 namespace astroclear::jobs {
+
+Command add_compare_command(CLI::App& app) {
+  auto options = std::make_shared<CompareOptions>();
+  CLI::App* command = app.add_subcommand("compare", "relative L2 difference of two FITS images");
+  command->add_option("first", options->first, "reference image")->required();
+  command->add_option("second", options->second, "image to compare")->required();
+  command->add_option("--hdu", options->hdu, "EXTNAME of the HDU to compare (default: first image)");
+  command->add_option("--tolerance", options->tolerance, "exit with code 3 when the difference is larger");
+  return {command, [options](const mpi::MpiEnvironment& env) { return env.rank() == 0 ? run_compare(*options) : 0; }};
+}
 
 int run_compare(const CompareOptions& options) {
   auto read = [&](const std::string& path) { return io::FitsFile::open_image(path, options.hdu).read_image(); };
@@ -29,7 +42,7 @@ int run_compare(const CompareOptions& options) {
     std::printf("differ: relative L2 %.6g > tolerance %.6g\n", relative, options.tolerance);
     return kExitAboveTolerance;
   }
-  return 0;
+  return kExitDone;
 }
 
 }  // namespace astroclear::jobs

@@ -1,22 +1,26 @@
 // astroclear evaluate: detections, photometry and image metrics of restored images against the truth.
+#include "jobs/evaluate_command.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "io/catalogs.hpp"
 #include "io/file_tree.hpp"
 #include "io/fits_output.hpp"
 #include "io/fits_file.hpp"
+#include "io/json_lines.hpp"
 #include "io/source_extractor.hpp"
-#include "jobs/commands.hpp"
+#include "jobs/cli.hpp"
 #include "jobs/provenance.hpp"
 #include "jobs/tensor_image.hpp"
-#include "mpi/error.hpp"
-#include "src/detection_scores.hpp"
-#include "src/image_metrics.hpp"
+#include "common/error.hpp"
+#include "eval/detection_scores.hpp"
+#include "eval/image_metrics.hpp"
 #include "src/psf_decoder.hpp"
 
 namespace astroclear::jobs {
@@ -71,10 +75,10 @@ torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth,
     throw Error(e.path + ": " + io::shape_text(image.size(0), image.size(1)) + " pixels, but the truth is " +
                 io::shape_text(truth.image.size(0), truth.image.size(1)));
   }
-  if (options.reconvolve == "auto") {
-    e.reconvolved = e.product == kProductLatent || e.product == kProductRichardsonLucy;
-  } else {
-    e.reconvolved = options.reconvolve == "yes";
+  switch (options.reconvolve) {
+    case Reconvolve::kAuto: e.reconvolved = e.product == kProductLatent || e.product == kProductRichardsonLucy; break;
+    case Reconvolve::kYes: e.reconvolved = true; break;
+    case Reconvolve::kNo: e.reconvolved = false; break;
   }
   image = torch::nan_to_num(image, 0.0, 0.0, 0.0);
   if (e.reconvolved) image = fft_convolve(image, truth.target_psf.unsqueeze(0))[0];
@@ -93,22 +97,6 @@ std::string fixed(double v, int decimals) {
   char text[64];
   std::snprintf(text, sizeof(text), "%.*f", decimals, v);
   return text;
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.6g", v);
-  return text;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
 }
 
 void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
@@ -145,29 +133,38 @@ void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
   }
 }
 
-/// One JSON object per image, written whole or not at all (io::write_text_file).
+/// One JSON object per image, written whole or not at all.
 void write_json(const std::string& path, const std::vector<Evaluated>& all, double threshold) {
-  std::ostringstream out;
+  std::vector<io::JsonObject> rows;
   for (const auto& e : all) {
     const auto& s = e.scores;
-    out << "{\"image\": " << json_string(e.path) << ", \"label\": " << json_string(e.label)
-        << ", \"reconvolved\": " << (e.reconvolved ? "true" : "false") << ", \"threshold\": " << json_number(threshold)
-        << ", \"completeness\": " << json_number(s.completeness) << ", \"found\": " << s.found
-        << ", \"detectable\": " << s.detectable << ", \"truth_sources\": " << s.truth_sources
-        << ", \"mag50\": " << json_number(s.mag50) << ", \"detections\": " << s.detections
-        << ", \"false_detections\": " << s.false_detections << ", \"false_fraction\": " << json_number(s.false_fraction)
-        << ", \"flux_bias\": " << json_number(s.flux_bias) << ", \"flux_scatter\": " << json_number(s.flux_scatter)
-        << ", \"photometry_sources\": " << s.photometry_sources << ", \"star_fwhm\": " << json_number(s.star_fwhm)
-        << ", \"isolated_stars\": " << s.isolated_stars << ", \"relative_l2\": " << json_number(e.metrics.relative_l2)
-        << ", \"psnr\": " << json_number(e.metrics.psnr) << ", \"ssim\": " << json_number(e.metrics.ssim)
-        << ", \"completeness_by_magnitude\": [";
-    for (std::size_t b = 0; b < s.bins.size(); ++b) {
-      out << (b ? ", " : "") << "[" << json_number(s.bins[b].bright) << ", " << s.bins[b].sources << ", "
-          << s.bins[b].found << "]";
-    }
-    out << "]}\n";
+    io::JsonObject row;
+    row["image"] = e.path;
+    row["label"] = e.label;
+    row["reconvolved"] = e.reconvolved;
+    row["threshold"] = threshold;
+    row["completeness"] = s.completeness;
+    row["found"] = s.found;
+    row["detectable"] = s.detectable;
+    row["truth_sources"] = s.truth_sources;
+    row["mag50"] = s.mag50;
+    row["detections"] = s.detections;
+    row["false_detections"] = s.false_detections;
+    row["false_fraction"] = s.false_fraction;
+    row["flux_bias"] = s.flux_bias;
+    row["flux_scatter"] = s.flux_scatter;
+    row["photometry_sources"] = s.photometry_sources;
+    row["star_fwhm"] = s.star_fwhm;
+    row["isolated_stars"] = s.isolated_stars;
+    row["relative_l2"] = e.metrics.relative_l2;
+    row["psnr"] = e.metrics.psnr;
+    row["ssim"] = e.metrics.ssim;
+    io::JsonObject bins = io::JsonObject::array();
+    for (const auto& bin : s.bins) bins.push_back({bin.bright, bin.sources, bin.found});
+    row["completeness_by_magnitude"] = bins;
+    rows.push_back(std::move(row));
   }
-  io::write_text_file(path, out.str(), "cannot write the JSON results");
+  io::write_json_lines(path, rows);
 }
 
 /// A private folder for the images and catalogues SExtractor reads and writes.
@@ -184,13 +181,34 @@ std::string make_work_dir(const std::string& keep) {
 
 }  // namespace
 
+Command add_evaluate_command(CLI::App& app) {
+  auto options = std::make_shared<EvaluateOptions>();
+  EvaluateOptions& o = *options;
+  CLI::App* command = app.add_subcommand(
+      "evaluate", "score images against a simulated stack's truth: detections (SExtractor), photometry, image metrics");
+  command->add_option("images", o.results, "FITS images to score, side by side")->required();
+  command->add_option("--compare", o.compare, "more images for the same table (e.g. coadd.fits rl.fits)");
+  command->add_option("--truth", o.truth_dir, "folder with truth.fits and truth_catalog.csv")->required();
+  command->add_option("--hdu", o.hdu, "EXTNAME of the HDU to score (default: first image)");
+  add_choice(command, "--reconvolve", o.reconvolve, "auto (latent images), yes or no: convolve with the target PSF first");
+  command->add_option("--threshold", o.threshold, "absolute detection threshold (default: --threshold-sigma x coadd noise)");
+  command->add_option("--threshold-sigma", o.threshold_sigma, "threshold in units of the coadd's noise (truth.fits NOISECOA)");
+  command->add_option("--min-area", o.min_area, "SExtractor DETECT_MINAREA (pixels)");
+  command->add_option("--border", o.border, "pixels at the edges left out of every score");
+  command->add_option("--match-radius", o.match_radius, "pixels (default: target FWHM)");
+  command->add_option("--aperture", o.aperture, "photometry aperture diameter, pixels (default: 4 x target FWHM)");
+  command->add_option("--photometry-flux", o.photometry_flux, "photometry of matched sources brighter than this");
+  command->add_option("--json", o.json, "also write one JSON object per image to this file");
+  command->add_flag("--overwrite", o.overwrite, "replace an existing --json file");
+  command->add_option("--sextractor", o.sextractor, "SExtractor executable (default: source-extractor or sex on PATH)");
+  command->add_option("--keep", o.keep_dir, "keep SExtractor's images, configuration and catalogues in this folder");
+  return {command, [options](const mpi::MpiEnvironment& env) { return env.rank() == 0 ? run_evaluate(*options) : 0; }};
+}
+
 int run_evaluate(const EvaluateOptions& options) {
   std::vector<std::string> paths = options.results;
   paths.insert(paths.end(), options.compare.begin(), options.compare.end());
   if (paths.empty()) throw Error("evaluate: name at least one image");
-  if (options.reconvolve != "auto" && options.reconvolve != "yes" && options.reconvolve != "no") {
-    throw Error("--reconvolve: '" + options.reconvolve + "' is not auto, yes or no");
-  }
   for (const auto& p : paths) {
     if (!fs::exists(p)) throw Error(p + ": no such file");
   }

@@ -1,12 +1,24 @@
 // astroclear inspect: print a checkpoint's header (a file, or a folder's latest valid checkpoint).
+#include "jobs/inspect_command.hpp"
+
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
+#include "common/error.hpp"
 #include "io/checkpoint_store.hpp"
-#include "jobs/commands.hpp"
-#include "mpi/error.hpp"
+#include "jobs/cli.hpp"
 
 namespace astroclear::jobs {
+
+Command add_inspect_command(CLI::App& app) {
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* command =
+      app.add_subcommand("inspect", "print a checkpoint's iteration, loss, configuration, inputs and ranks");
+  command->add_option("checkpoint", options->path, "checkpoint file, or checkpoint folder (its latest valid one)")
+      ->required();
+  return {command, [options](const mpi::MpiEnvironment& env) { return env.rank() == 0 ? run_inspect(*options) : 0; }};
+}
 
 int run_inspect(const InspectOptions& options) {
   std::string path = options.path;

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "jobs/commands.hpp"
+#include "jobs/command.hpp"
 #include "mpi/communicator.hpp"
 #include "mpi/mpi_environment.hpp"
 

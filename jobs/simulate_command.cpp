@@ -1,16 +1,22 @@
 // astroclear simulate: write a simulated stack as HSC-like FITS files, its truth and a manifest.
+#include "jobs/simulate_command.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
 
+#include "common/error.hpp"
+#include "io/file_tree.hpp"
 #include "io/fits_file.hpp"
 #include "io/manifest.hpp"
-#include "jobs/commands.hpp"
+#include "jobs/cli.hpp"
 #include "jobs/tensor_image.hpp"
-#include "mpi/error.hpp"
 
 namespace astroclear::jobs {
 namespace fs = std::filesystem;
@@ -41,7 +47,87 @@ std::string numbered(const char* stem, int t) {
   return name;
 }
 
+/// The files of a stack that `simulate` writes, by name.
+bool is_stack_file(const std::string& name) {
+  return name.rfind("exp_", 0) == 0 || name.rfind("psf_", 0) == 0 || name == "truth.fits" ||
+         name == "truth_catalog.csv" || name == "stack.toml";
+}
+
+/// Writes the files of one stack into a folder, each whole or not at all (io::write_atomically).
+/// Until commit(), a failure removes every file it created; commit() then removes the files of an
+/// earlier stack that this one did not replace.
+class StackFiles {
+ public:
+  explicit StackFiles(fs::path dir) : dir_(std::move(dir)) {}
+  StackFiles(const StackFiles&) = delete;
+  StackFiles& operator=(const StackFiles&) = delete;
+  ~StackFiles() {
+    if (committed_) return;
+    std::error_code ignored;
+    for (const auto& name : created_) fs::remove(dir_ / name, ignored);
+  }
+
+  void fits(const std::string& name, const std::function<void(io::FitsFile&)>& fill) {
+    io::write_atomically(track(name), [&](const std::string& temp) {
+      io::FitsFile f = io::FitsFile::create(temp);
+      fill(f);
+      f.close();
+    });
+  }
+  void text(const std::string& name, const std::string& content) { io::write_text_file(track(name), content); }
+  void manifest(const io::StackSpec& spec) { io::write_manifest(track("stack.toml"), spec); }
+
+  void commit() {
+    committed_ = true;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const std::string name = entry.path().filename().string();
+      if (is_stack_file(name) && std::find(written_.begin(), written_.end(), name) == written_.end()) {
+        fs::remove(entry.path());
+      }
+    }
+  }
+
+ private:
+  /// Records that `name` is written by this stack (and created, when it is new); its path.
+  std::string track(const std::string& name) {
+    const fs::path path = dir_ / name;
+    if (!fs::exists(path)) created_.push_back(name);
+    written_.push_back(name);
+    return path.string();
+  }
+
+  fs::path dir_;
+  std::vector<std::string> created_, written_;
+  bool committed_ = false;
+};
+
+std::string truth_catalog_text(const std::vector<TruthSource>& sources) {
+  std::ostringstream catalog;
+  catalog << "type,x,y,flux,half_light_radius,sersic_index,axis_ratio,position_angle\n";
+  for (const TruthSource& s : sources) {
+    catalog << s.type << ',' << s.x << ',' << s.y << ',' << s.flux << ',' << s.half_light_radius << ','
+            << s.sersic_index << ',' << s.axis_ratio << ',' << s.position_angle << '\n';
+  }
+  return catalog.str();
+}
+
 }  // namespace
+
+Command add_simulate_command(CLI::App& app) {
+  auto options = std::make_shared<SimulateOptions>();
+  SimulationConfig& c = options->config;
+  CLI::App* command = app.add_subcommand("simulate", "write a simulated HSC-like stack (FITS) with its truth");
+  command->add_option("--output-dir,-o", options->output_dir, "folder for the stack (created)")->required();
+  command->add_option("--exposures", c.exposures, "number of exposures");
+  command->add_option_function<int>(
+      "--size", [options](int size) { options->config.height = options->config.width = size; },
+      "image side in pixels (square)");
+  command->add_option("--seed", c.seed, "random seed");
+  command->add_option("--seeing-min", c.seeing_min_arcsec, "smallest PSF FWHM (arcsec)");
+  command->add_option("--seeing-max", c.seeing_max_arcsec, "largest PSF FWHM (arcsec)");
+  command->add_flag("--overwrite", options->overwrite, "replace a stack already in the folder");
+  return {command, [options](const mpi::MpiEnvironment& env) { return run_simulate(*options, env); }};
+}
 
 void write_simulated_stack(const SimulateOptions& o) {
   const fs::path dir(o.output_dir);
@@ -50,74 +136,62 @@ void write_simulated_stack(const SimulateOptions& o) {
   if (fs::exists(manifest) && !o.overwrite) {
     throw Error(manifest.string() + ": a stack is already there; pass --overwrite to replace it");
   }
-  if (o.overwrite) {
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("exp_", 0) == 0 || name.rfind("psf_", 0) == 0 || name == "truth.fits" ||
-          name == "truth_catalog.csv" || name == "stack.toml") {
-        fs::remove(entry.path());
-      }
-    }
-  }
   spdlog::info("simulating {} exposures of {} x {} px (seed {})", o.config.exposures, o.config.width, o.config.height,
                o.config.seed);
   SimulatedStack sim = simulate_stack(o.config);
+  StackFiles files(dir);
   io::StackSpec spec;
   for (int t = 0; t < static_cast<int>(sim.exposures.size()); ++t) {
     const SimulatedExposure& e = sim.exposures[t];
-    io::FitsFile f = io::FitsFile::create((dir / numbered("exp", t)).string());
-    f.write_empty_primary();
-    f.write_key("FSCALE", e.flux_scale, "image = FSCALE * calibrated flux");
-    f.write_key("EXPID", static_cast<long long>(t), "exposure number");
-    f.write_key("SEEING", e.fwhm_arcsec, "PSF FWHM (arcsec)");
-    f.write_key("SKYLEVEL", e.sky, "subtracted sky (electrons/pixel)");
-    f.write_image(to_image(e.image), "IMAGE");
-    write_wcs(f, o);
-    f.write_key("BUNIT", std::string("electron"), "");
-    f.write_mask(to_mask(e.mask), "MASK");
-    const auto& names = mask_bit_names();
-    for (std::size_t b = 0; b < names.size(); ++b) {
-      f.write_key("MP_" + names[b], static_cast<long long>(b), "mask plane bit");
-    }
-    write_wcs(f, o);
-    f.write_image(to_image(e.variance), "VARIANCE");
-    write_wcs(f, o);
-    f.close();
-    io::FitsFile p = io::FitsFile::create((dir / numbered("psf", t)).string());
-    p.write_image(to_image(e.psf));
-    p.write_key("FWHM", e.fwhm_arcsec / o.config.pixel_scale_arcsec, "PSF FWHM (pixels)");
-    p.close();
+    files.fits(numbered("exp", t), [&](io::FitsFile& f) {
+      f.write_empty_primary();
+      f.write_key("FSCALE", e.flux_scale, "image = FSCALE * calibrated flux");
+      f.write_key("EXPID", static_cast<long long>(t), "exposure number");
+      f.write_key("SEEING", e.fwhm_arcsec, "PSF FWHM (arcsec)");
+      f.write_key("SKYLEVEL", e.sky, "subtracted sky (electrons/pixel)");
+      f.write_image(to_image(e.image), "IMAGE");
+      write_wcs(f, o);
+      f.write_key("BUNIT", std::string("electron"), "");
+      f.write_mask(to_mask(e.mask), "MASK");
+      const auto& names = mask_bit_names();
+      for (std::size_t b = 0; b < names.size(); ++b) {
+        f.write_key("MP_" + names[b], static_cast<long long>(b), "mask plane bit");
+      }
+      write_wcs(f, o);
+      f.write_image(to_image(e.variance), "VARIANCE");
+      write_wcs(f, o);
+    });
+    files.fits(numbered("psf", t), [&](io::FitsFile& p) {
+      p.write_image(to_image(e.psf));
+      p.write_key("FWHM", e.fwhm_arcsec / o.config.pixel_scale_arcsec, "PSF FWHM (pixels)");
+    });
     spec.exposures.push_back({numbered("exp", t), "", "", "", "", numbered("psf", t), std::nullopt});
   }
-  io::FitsFile truth = io::FitsFile::create((dir / "truth.fits").string());
-  truth.write_image(to_image(sim.truth_target));
-  write_wcs(truth, o);
-  truth.write_key("TFWHM", o.config.target_fwhm_pixels, "FWHM of the target PSF (pixels)");
-  truth.write_key("ACPROD", std::string("truth convolved with TARGET_PSF"), "");
-  // The sky noise of the inverse-variance coadd, per pixel: evaluate's detection threshold unit.
-  double inverse_variance = 0;
-  for (const SimulatedExposure& e : sim.exposures) {
-    inverse_variance += e.flux_scale * e.flux_scale / (e.sky + o.config.read_noise * o.config.read_noise);
-  }
-  truth.write_key("NOISECOA", 1 / std::sqrt(inverse_variance), "sky noise of the inverse-variance coadd (flux/px)");
-  truth.write_image(to_image(sim.target_psf), "TARGET_PSF");
-  truth.write_image(to_image(sim.truth), "TRUTH");
-  write_wcs(truth, o);
-  truth.close();
-  std::ofstream catalog(dir / "truth_catalog.csv");
-  catalog << "type,x,y,flux,half_light_radius,sersic_index,axis_ratio,position_angle\n";
-  for (const TruthSource& s : sim.sources) {
-    catalog << s.type << ',' << s.x << ',' << s.y << ',' << s.flux << ',' << s.half_light_radius << ','
-            << s.sersic_index << ',' << s.axis_ratio << ',' << s.position_angle << '\n';
-  }
-  io::write_manifest(manifest.string(), spec);
+  files.fits("truth.fits", [&](io::FitsFile& truth) {
+    truth.write_image(to_image(sim.truth_target));
+    write_wcs(truth, o);
+    truth.write_key("TFWHM", o.config.target_fwhm_pixels, "FWHM of the target PSF (pixels)");
+    truth.write_key("ACPROD", std::string("truth convolved with TARGET_PSF"), "");
+    // The sky noise of the inverse-variance coadd, per pixel: evaluate's detection threshold unit.
+    double inverse_variance = 0;
+    for (const SimulatedExposure& e : sim.exposures) {
+      inverse_variance += e.flux_scale * e.flux_scale / (e.sky + o.config.read_noise * o.config.read_noise);
+    }
+    truth.write_key("NOISECOA", 1 / std::sqrt(inverse_variance), "sky noise of the inverse-variance coadd (flux/px)");
+    truth.write_image(to_image(sim.target_psf), "TARGET_PSF");
+    truth.write_image(to_image(sim.truth), "TRUTH");
+    write_wcs(truth, o);
+  });
+  files.text("truth_catalog.csv", truth_catalog_text(sim.sources));
+  files.manifest(spec);  // last: a folder holds a stack once its manifest is there
+  files.commit();
   spdlog::info("wrote {} ({} exposures, truth.fits, truth_catalog.csv)", manifest.string(), sim.exposures.size());
 }
 
 int run_simulate(const SimulateOptions& options, const mpi::MpiEnvironment& env) {
   auto comm = env.make_communicator(mpi::Backend::kMpi, -1);
   comm->collectively([&] { write_simulated_stack(options); }, comm->rank() == 0);
-  return 0;
+  return kExitDone;
 }
 
 }  // namespace astroclear::jobs

@@ -8,7 +8,7 @@
 #include "io/checksum.hpp"
 #include "io/exposure_reader.hpp"
 #include "jobs/tensor_image.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 #include "mpi/partition.hpp"
 
 namespace astroclear::jobs {

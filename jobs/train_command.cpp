@@ -1,24 +1,27 @@
 // astroclear train: load this rank's exposures, train (resuming and checkpointing), write on rank 0.
+#include "jobs/train_command.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
+#include "common/error.hpp"
+#include "eval/coadd.hpp"
 #include "io/checkpoint_store.hpp"
 #include "io/fits_output.hpp"
 #include "io/png_preview.hpp"
 #include "jobs/checkpointing.hpp"
+#include "jobs/cli.hpp"
 #include "jobs/clock_text.hpp"
-#include "jobs/commands.hpp"
 #include "jobs/provenance.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
 #include "jobs/stop_signal.hpp"
 #include "jobs/tensor_image.hpp"
-#include "mpi/error.hpp"
-#include "src/coadd.hpp"
 #include "src/trainer.hpp"
 
 #ifndef ASTROCLEAR_VERSION
@@ -27,6 +30,156 @@
 
 namespace astroclear::jobs {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string default_checkpoint_directory(const std::string& output) {
+  const std::string suffix = ".fits";
+  const bool fits = output.size() > suffix.size() && output.compare(output.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return (fits ? output.substr(0, output.size() - suffix.size()) : output) + ".checkpoints";
+}
+
+/// Collective. Everything about the options that can be refused is refused here, before any work.
+void check_train_options(const TrainOptions& options, const io::CheckpointStore& store, mpi::Communicator& comm) {
+  const CheckpointOptions& checkpointing = options.checkpoint;
+  comm.collectively([&] {
+    options.config.validate();
+    if (checkpointing.keep < 1) throw Error("--keep-checkpoints: must be >= 1, got " + std::to_string(checkpointing.keep));
+    if (checkpointing.every < 0) throw Error("--checkpoint-every: must be >= 0, got " + std::to_string(checkpointing.every));
+    if (checkpointing.minutes < 0) throw Error("--checkpoint-minutes: must be >= 0, got " + std::to_string(checkpointing.minutes));
+    io::check_output_path(options.output, options.overwrite);
+    if (!options.preview.empty()) io::check_output_path(options.preview, options.overwrite);
+    if (checkpointing.resume != "none" && checkpointing.resume != "auto" && !std::filesystem::exists(checkpointing.resume)) {
+      throw Error("--resume: " + checkpointing.resume + " does not exist (use auto, none or a checkpoint file)");
+    }
+    const auto earlier = store.candidates();
+    if (checkpointing.resume == "none" && !earlier.empty() && !options.overwrite) {
+      throw Error(store.directory() + " holds checkpoints of an earlier run (" + earlier.front() +
+                  "); pass --resume auto to continue it, or --overwrite to start over (nothing was changed)");
+    }
+  }, comm.rank() == 0);
+}
+
+/// Picks and reads the checkpoint to resume from (rank 0); nullopt to start fresh. Refuses an
+/// explicit file that does not read back whole.
+std::optional<io::CheckpointStore::Loaded> choose_checkpoint(const CheckpointOptions& options,
+                                                             const io::CheckpointStore& store) {
+  if (options.resume == "none") return std::nullopt;
+  if (options.resume != "auto") {
+    return io::CheckpointStore::Loaded{options.resume, io::read_checkpoint_file(options.resume)};  // throws naming the file
+  }
+  std::vector<std::string> skipped;
+  auto found = store.load_latest(skipped);
+  for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
+  if (!found) spdlog::info("resume auto: no usable checkpoint in {}, starting fresh", store.directory());
+  return found;
+}
+
+/// Collective. Clears or tidies the checkpoint folder as the options say, then, when there is a
+/// checkpoint to resume from, gives every rank its exposures' part of it: rank 0 picks, reads and
+/// checks it against the stack and configuration; the others then read the same file. Returns its
+/// path, or "" for a fresh start.
+std::string resume_from_checkpoint(const TrainOptions& options, const io::CheckpointStore& store,
+                                   const LoadedStack& loaded, Trainer& trainer, mpi::Communicator& comm) {
+  std::string path;
+  io::Checkpoint checkpoint;
+  comm.collectively([&] {
+    for (const auto& stale : store.remove_stale_temporaries()) spdlog::warn("removed {}, left by an interrupted write", stale);
+    if (options.checkpoint.resume == "none" && options.overwrite) {
+      const int removed = store.clear();
+      if (removed > 0) spdlog::info("--overwrite: removed {} earlier checkpoint file(s) from {}", removed, store.directory());
+    }
+    if (auto chosen = choose_checkpoint(options.checkpoint, store)) {
+      for (const auto& note : check_compatible(chosen->checkpoint, chosen->path, loaded, options.config)) {
+        spdlog::info("resume: {}", note);
+      }
+      path = chosen->path;
+      checkpoint = std::move(chosen->checkpoint);
+    }
+  }, comm.rank() == 0);
+  path = comm.broadcast_string(path, 0);
+  if (path.empty()) return path;
+  comm.collectively([&] { checkpoint = io::read_checkpoint_file(path); }, comm.rank() != 0);
+  restore_checkpoint(checkpoint, trainer, loaded);
+  if (comm.rank() == 0) {
+    spdlog::info("resumed from {} at iteration {} (loss {:.6f}, written by {} rank(s))", path, checkpoint.iteration,
+                 checkpoint.loss_history.empty() ? 0.0 : checkpoint.loss_history.back(), checkpoint.ranks);
+  }
+  return path;
+}
+
+/// When a run writes checkpoints, and writing them: every --checkpoint-every iterations, every
+/// --checkpoint-minutes of wall time, when a stop signal arrives (then the run stops), and at the
+/// end. The decision is agreed by all ranks at iteration boundaries (Note [stop signal]).
+class CheckpointPolicy {
+ public:
+  CheckpointPolicy(const TrainOptions& options, const io::CheckpointStore& store, const LoadedStack& loaded,
+                   Trainer& trainer, mpi::Communicator& comm, bool resumed)
+      : options_(options),
+        store_(store),
+        loaded_(loaded),
+        trainer_(trainer),
+        comm_(comm),
+        saved_iteration_(resumed ? trainer.iteration() : -1) {
+    install_stop_handlers();
+  }
+
+  /// Collective; for Trainer::train. Saves when due; false when a stop signal ends the run.
+  bool keep_going(int iteration) {
+    const CheckpointOptions& c = options_.checkpoint;
+    int flags[2] = {0, stop_signal()};  // {due, signal}
+    if (comm_.rank() == 0 && iteration < options_.config.iterations) {
+      const double minutes = std::chrono::duration<double>(Clock::now() - last_save_).count() / 60;
+      flags[0] = (c.every > 0 && iteration % c.every == 0) || (c.minutes > 0 && minutes >= c.minutes);
+    }
+    comm_.all_reduce_max(flags, 2);
+    if (flags[1] != 0) {
+      stopped_by_ = flags[1];
+      if (comm_.rank() == 0) {
+        spdlog::warn("{} received: checkpointing at iteration {} and stopping", signal_name(stopped_by_), iteration);
+      }
+      return false;
+    }
+    if (flags[0] != 0) save(trainer_.latent());
+    return true;
+  }
+
+  /// Collective. The checkpoint of the iteration the run ended at, unless it is written already.
+  void finish(const torch::Tensor& latent) {
+    if (trainer_.iteration() != saved_iteration_) save(latent);
+  }
+
+  /// The stop signal that ended the run, or 0.
+  int stopped_by() const { return stopped_by_; }
+
+ private:
+  void save(const torch::Tensor& latent) {
+    const auto start = Clock::now();
+    io::Checkpoint checkpoint = gather_checkpoint(trainer_, latent, loaded_, options_.config, ASTROCLEAR_VERSION, comm_);
+    const auto gathered = Clock::now();
+    comm_.collectively([&] {
+      const auto midway = [&] {
+        if (checkpoint.iteration == options_.checkpoint.kill_midway_at) std::raise(SIGKILL);
+      };
+      const std::string path = store_.save(checkpoint, midway);
+      spdlog::info("checkpoint {} (iteration {}, {:.1f} MB; gathered in {:.2f} s, written and verified in {:.2f} s)", path,
+                   checkpoint.iteration, static_cast<double>(std::filesystem::file_size(path)) / 1e6,
+                   std::chrono::duration<double>(gathered - start).count(),
+                   std::chrono::duration<double>(Clock::now() - gathered).count());
+    }, comm_.rank() == 0);
+    last_save_ = Clock::now();
+    saved_iteration_ = trainer_.iteration();
+  }
+
+  const TrainOptions& options_;
+  const io::CheckpointStore& store_;
+  const LoadedStack& loaded_;
+  Trainer& trainer_;
+  mpi::Communicator& comm_;
+  Clock::time_point last_save_ = Clock::now();
+  int saved_iteration_;
+  int stopped_by_ = 0;
+};
 
 /// Chi maps of all exposures, gathered on rank 0 (empty elsewhere) in exposure order.
 std::vector<torch::Tensor> gather_residuals(Trainer& trainer, const LoadedStack& loaded, mpi::Communicator& comm) {
@@ -51,55 +204,110 @@ std::vector<torch::Tensor> gather_residuals(Trainer& trainer, const LoadedStack&
   return all;
 }
 
-std::string default_checkpoint_directory(const std::string& output) {
-  const std::string suffix = ".fits";
-  const bool fits = output.size() > suffix.size() && output.compare(output.size() - suffix.size(), suffix.size(), suffix) == 0;
-  return (fits ? output.substr(0, output.size() - suffix.size()) : output) + ".checkpoints";
+/// What the run did, for the output header and the log.
+struct RunSummary {
+  int iterations = 0;       ///< iterations done in all
+  int first_iteration = 0;  ///< iterations restored from a checkpoint
+  double loss = 0;          ///< the last iteration's loss per good pixel
+  double seconds = 0;       ///< wall time of this process's training
+  std::string resumed_from;
+};
+
+/// The primary HDU: the latent image with the run's provenance.
+io::OutputHdu latent_hdu(const torch::Tensor& latent, const LoadedStack& loaded, const Trainer& trainer,
+                         const TrainConfig& config, const RunSummary& run, int ranks) {
+  io::OutputHdu primary;
+  primary.image = to_image(latent);
+  primary.cards = provenance_cards(loaded, kProductLatent);
+  primary.cards.push_back({"ACITER", std::to_string(run.iterations), "training iterations"});
+  primary.cards.push_back({"ACLOSS", std::to_string(run.loss), "final masked Huber loss per good pixel"});
+  primary.cards.push_back({"ACRANKS", std::to_string(ranks), "MPI ranks used"});
+  primary.cards.push_back({"ACDECOD", quoted(trainer.decoder().mode_name()), "PSF decoder"});
+  primary.cards.push_back({"ACFUNIT", std::to_string(loaded.stack.flux_unit), "flux unit of the normalised inputs"});
+  primary.cards.push_back({"ACTIME", std::to_string(run.seconds), "training wall time of the last run (s)"});
+  primary.cards.push_back({"ACSTART", std::to_string(run.first_iteration), "iterations restored from a checkpoint"});
+  primary.history = input_history(loaded);
+  primary.history.push_back("astroclear config: " + config.to_text());
+  if (!run.resumed_from.empty()) primary.history.push_back("astroclear resumed from " + run.resumed_from);
+  return primary;
 }
 
-/// Picks and reads the checkpoint to resume from (rank 0); nullopt to start fresh. Refuses an
-/// explicit file that does not read back whole.
-std::optional<io::CheckpointStore::Loaded> choose_checkpoint(const CheckpointOptions& options,
-                                                             const io::CheckpointStore& store) {
-  if (options.resume == "none") return std::nullopt;
-  if (options.resume != "auto") {
-    return io::CheckpointStore::Loaded{options.resume, io::read_checkpoint_file(options.resume)};  // throws naming the file
-  }
-  std::vector<std::string> skipped;
-  auto found = store.load_latest(skipped);
-  for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
-  if (!found) spdlog::info("resume auto: no usable checkpoint in {}, starting fresh", store.directory());
-  return found;
+/// Collective. The coadd and residual maps the options ask for, then the FITS output and the
+/// preview, written on rank 0 (Communicator::collectively: every rank learns whether it worked).
+void write_train_outputs(const TrainOptions& options, const LoadedStack& loaded, Trainer& trainer,
+                         const torch::Tensor& latent, const RunSummary& run, mpi::Communicator& comm) {
+  torch::Tensor coadd;
+  if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(loaded.stack, comm);
+  std::vector<torch::Tensor> residuals;
+  if (options.with_residuals) residuals = gather_residuals(trainer, loaded, comm);
+
+  comm.collectively([&] {
+    std::vector<io::OutputHdu> hdus;
+    hdus.push_back(latent_hdu(latent, loaded, trainer, options.config, run, comm.size()));
+    if (options.with_coadd) hdus.push_back({"COADD", to_image(coadd), provenance_cards(loaded, kProductCoadd), {}});
+    for (std::size_t t = 0; t < residuals.size(); ++t) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "CHI_%03zu", t);
+      io::OutputHdu chi{name, to_image(residuals[t]), io::wcs_cards(loaded.first_header), {}};
+      chi.cards.push_back({"EXPOSURE", quoted(loaded.plan.spec.exposures[t].label()), "input exposure"});
+      chi.cards.push_back({"ACPROD", quoted("chi residual good*(y - psf*x)/sigma"), "what this image is"});
+      hdus.push_back(std::move(chi));
+    }
+    io::write_fits_atomically(options.output, hdus, options.overwrite);
+    spdlog::info("wrote {} ({} iterations in {}, final loss {:.6f})", options.output, run.iterations,
+                 format_duration(run.seconds), run.loss);
+    if (!options.preview.empty()) {
+      io::write_preview_png(options.preview, {to_image(coadd), to_image(latent)}, options.overwrite);
+      spdlog::info("wrote {} (left: inverse-variance coadd, right: astroclear)", options.preview);
+    }
+  }, comm.rank() == 0);
 }
 
 }  // namespace
+
+Command add_train_command(CLI::App& app) {
+  auto options = std::make_shared<TrainOptions>();
+  CLI::App* command = app.add_subcommand("train", "train AstroClearNet on a stack and write the latent image");
+  command->add_option("--manifest,-m", options->manifest, "stack manifest (TOML)")->required();
+  command->add_option("--output,-o", options->output, "latent image (FITS)")->required();
+  command->add_option("--preview", options->preview, "also write a PNG: coadd | restored");
+  command->add_flag("--overwrite", options->overwrite, "replace existing outputs");
+  command->add_flag("--with-coadd", options->with_coadd, "add the inverse-variance coadd as HDU COADD");
+  command->add_flag("--with-residuals", options->with_residuals, "add per-exposure chi residual maps CHI_nnn");
+
+  TrainConfig& c = options->config;
+  command->add_option("--iterations,-n", c.iterations, "training iterations");
+  command->add_option("--learning-rate", c.learning_rate, "Adam learning rate");
+  command->add_option("--huber-delta", c.huber_delta, "Huber delta, in units of sigma");
+  command->add_option("--kernel-sizes", c.kernel_sizes, "odd kernel size of each depthwise branch")->delimiter(',');
+  command->add_option("--seed", c.seed, "initialisation seed");
+  add_choice(command, "--init", c.init, "identity (start at the weighted mean) or random");
+  add_choice(command, "--decoder", c.decoder, "PSF convolution: auto, fft or direct");
+  add_choice(command, "--precision", c.precision, "float32, or bf16 for the encoder's convolutions and activations");
+  command->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
+  command->add_option("--log-every", c.log_every, "progress line every N iterations");
+
+  CheckpointOptions& k = options->checkpoint;
+  command->add_option("--resume", k.resume, "none, auto (latest valid checkpoint, else start fresh) or a checkpoint file");
+  command->add_option("--checkpoint-dir", k.directory, "checkpoint folder (default: OUTPUT without .fits, plus .checkpoints)");
+  command->add_option("--checkpoint-every", k.every, "checkpoint every N iterations (0: by time and at the end only)");
+  command->add_option("--checkpoint-minutes", k.minutes, "checkpoint every M minutes of wall time (0: not by time)");
+  command->add_option("--keep-checkpoints", k.keep, "checkpoints kept in the folder");
+  command->add_option("--test-kill-midway-at", k.kill_midway_at, "tests: die halfway through this iteration's checkpoint")
+      ->group("");
+  add_runtime_options(command, options->runtime);
+  return {command, [options](const mpi::MpiEnvironment& env) { return run_train(*options, env); }};
+}
 
 int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
   const TrainConfig& config = options.config;
-  const CheckpointOptions& checkpointing = options.checkpoint;
   const std::string checkpoint_dir =
-      checkpointing.directory.empty() ? default_checkpoint_directory(options.output) : checkpointing.directory;
-  // The clamp only keeps the constructor from throwing outside the collective check below.
-  const io::CheckpointStore store(checkpoint_dir, std::max(checkpointing.keep, 1));
-  // Everything that can be refused is refused before any work.
-  comm.collectively([&] {
-    config.validate();
-    if (checkpointing.keep < 1) throw Error("--keep-checkpoints: must be >= 1, got " + std::to_string(checkpointing.keep));
-    if (checkpointing.every < 0) throw Error("--checkpoint-every: must be >= 0, got " + std::to_string(checkpointing.every));
-    if (checkpointing.minutes < 0) throw Error("--checkpoint-minutes: must be >= 0, got " + std::to_string(checkpointing.minutes));
-    io::check_output_path(options.output, options.overwrite);
-    if (!options.preview.empty()) io::check_output_path(options.preview, options.overwrite);
-    if (checkpointing.resume != "none" && checkpointing.resume != "auto" && !std::filesystem::exists(checkpointing.resume)) {
-      throw Error("--resume: " + checkpointing.resume + " does not exist (use auto, none or a checkpoint file)");
-    }
-    const auto earlier = store.candidates();
-    if (checkpointing.resume == "none" && !earlier.empty() && !options.overwrite) {
-      throw Error(checkpoint_dir + " holds checkpoints of an earlier run (" + earlier.front() +
-                  "); pass --resume auto to continue it, or --overwrite to start over (nothing was changed)");
-    }
-  }, comm.rank() == 0);
+      options.checkpoint.directory.empty() ? default_checkpoint_directory(options.output) : options.checkpoint.directory;
+  // The clamp only keeps the constructor from throwing before check_train_options refuses the value.
+  const io::CheckpointStore store(checkpoint_dir, std::max(options.checkpoint.keep, 1));
+  check_train_options(options, store, comm);
   if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());
 
   LoadedStack loaded = load_stack(options.manifest, comm);
@@ -110,149 +318,40 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
     spdlog::info("stack: {} exposures of {} px, {:.0f} good pixels, flux unit {:.4g}", stack.total_exposures,
                  io::shape_text(stack.height(), stack.width()), stack.good_pixels, stack.flux_unit);
   }
-
   Trainer trainer(config, stack, comm, runtime.device);
   if (comm.rank() == 0) {
-    const PsfDecoder& decoder = trainer.decoder();
-    spdlog::info("decoder: {} (PSFs up to {} px)", decoder.mode_name(),
-                 std::max(decoder.kernel_height(), decoder.kernel_width()));
+    spdlog::info("decoder: {} (PSFs up to {} px)", trainer.decoder().mode_name(),
+                 std::max(trainer.decoder().kernel_height(), trainer.decoder().kernel_width()));
   }
 
-  // Resume: rank 0 picks, reads and checks the checkpoint; the other ranks then read the same
-  // file, and every rank takes its own exposures' rows of it.
-  std::string resume_from;
-  io::Checkpoint checkpoint;
-  comm.collectively([&] {
-    for (const auto& path : store.remove_stale_temporaries()) spdlog::warn("removed {}, left by an interrupted write", path);
-    if (checkpointing.resume == "none" && options.overwrite) {
-      const int removed = store.clear();
-      if (removed > 0) spdlog::info("--overwrite: removed {} earlier checkpoint file(s) from {}", removed, checkpoint_dir);
-    }
-    if (auto chosen = choose_checkpoint(checkpointing, store)) {
-      for (const auto& note : check_compatible(chosen->checkpoint, chosen->path, loaded, config)) {
-        spdlog::info("resume: {}", note);
-      }
-      resume_from = chosen->path;
-      checkpoint = std::move(chosen->checkpoint);
-    }
-  }, comm.rank() == 0);
-  resume_from = comm.broadcast_string(resume_from, 0);
-  if (!resume_from.empty()) {
-    comm.collectively([&] { checkpoint = io::read_checkpoint_file(resume_from); }, comm.rank() != 0);
-    restore_checkpoint(checkpoint, trainer, loaded);
-    if (comm.rank() == 0) {
-      spdlog::info("resumed from {} at iteration {} (loss {:.6f}, written by {} rank(s))", resume_from,
-                   checkpoint.iteration, checkpoint.loss_history.empty() ? 0.0 : checkpoint.loss_history.back(),
-                   checkpoint.ranks);
-    }
-  }
-
-  using Clock = std::chrono::steady_clock;
-  auto last_checkpoint = Clock::now();
-  int saved_iteration = resume_from.empty() ? -1 : trainer.iteration();
-  const auto save_checkpoint = [&](const torch::Tensor& latent) {
-    const auto start = Clock::now();
-    io::Checkpoint checkpoint = gather_checkpoint(trainer, latent, loaded, config, ASTROCLEAR_VERSION, comm);
-    const auto gathered = Clock::now();
-    comm.collectively([&] {
-      const auto midway = [&] {
-        if (checkpoint.iteration == checkpointing.kill_midway_at) std::raise(SIGKILL);
-      };
-      const std::string path = store.save(checkpoint, midway);
-      spdlog::info("checkpoint {} (iteration {}, {:.1f} MB; gathered in {:.2f} s, written and verified in {:.2f} s)", path,
-                   checkpoint.iteration, static_cast<double>(std::filesystem::file_size(path)) / 1e6,
-                   std::chrono::duration<double>(gathered - start).count(),
-                   std::chrono::duration<double>(Clock::now() - gathered).count());
-    }, comm.rank() == 0);
-    last_checkpoint = Clock::now();
-    saved_iteration = trainer.iteration();
-  };
-
-  install_stop_handlers();
-  int stopped_by = 0;
-  const auto keep_going = [&](int iteration) {
-    // Note [stop signal]: the flags are agreed at the iteration boundary.
-    int flags[2] = {0, stop_signal()};
-    if (comm.rank() == 0 && iteration < config.iterations) {
-      const double minutes = std::chrono::duration<double>(Clock::now() - last_checkpoint).count() / 60;
-      flags[0] = (checkpointing.every > 0 && iteration % checkpointing.every == 0) ||
-                 (checkpointing.minutes > 0 && minutes >= checkpointing.minutes);
-    }
-    comm.all_reduce_max(flags, 2);
-    if (flags[1] != 0) {
-      stopped_by = flags[1];
-      if (comm.rank() == 0) spdlog::warn("{} received: checkpointing at iteration {} and stopping", signal_name(stopped_by), iteration);
-      return false;
-    }
-    if (flags[0] != 0) save_checkpoint(trainer.latent());
-    return true;
-  };
-
+  RunSummary run;
+  run.resumed_from = resume_from_checkpoint(options, store, loaded, trainer, comm);
+  run.first_iteration = trainer.iteration();
+  CheckpointPolicy checkpoints(options, store, loaded, trainer, comm, !run.resumed_from.empty());
   const auto start = Clock::now();
-  const int first_iteration = trainer.iteration();
   trainer.train([&](const TrainProgress& p) {
     if (comm.rank() == 0) {
       spdlog::info("iter {:>6}/{} loss {:.6f} {:8.1f} ms/it ETA {}", p.iteration, p.iterations, p.loss,
                    p.ms_per_iteration, format_duration(p.eta_seconds));
     }
-  }, keep_going);
-  torch::Tensor latent = trainer.latent();  // the final checkpoint's and the output's
-  if (trainer.iteration() != saved_iteration) save_checkpoint(latent);
-  if (stopped_by != 0) {
+  }, [&](int iteration) { return checkpoints.keep_going(iteration); });
+  const torch::Tensor latent = trainer.latent();  // the final checkpoint's and the output's
+  checkpoints.finish(latent);
+  if (checkpoints.stopped_by() != 0) {
     if (comm.rank() == 0) {
       spdlog::warn("stopped at iteration {}/{}: not finished; run again with --resume auto to continue (exit {})",
                    trainer.iteration(), config.iterations, kExitCheckpointed);
     }
     return kExitCheckpointed;
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double final_loss = trainer.loss_history().empty() ? 0.0 : trainer.loss_history().back();
-  if (comm.rank() == 0 && first_iteration > 0) {
-    spdlog::info("iterations {}-{} run in this process, 1-{} restored from the checkpoint", first_iteration + 1,
-                 trainer.iteration(), first_iteration);
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  run.iterations = trainer.iteration();
+  run.loss = trainer.loss_history().empty() ? 0.0 : trainer.loss_history().back();
+  if (comm.rank() == 0 && run.first_iteration > 0) {
+    spdlog::info("iterations {}-{} run in this process, 1-{} restored from the checkpoint", run.first_iteration + 1,
+                 run.iterations, run.first_iteration);
   }
-
-  torch::Tensor coadd;
-  if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(stack, comm);
-  std::vector<torch::Tensor> residuals;
-  if (options.with_residuals) residuals = gather_residuals(trainer, loaded, comm);
-
-  comm.collectively([&] {
-    std::vector<io::OutputHdu> hdus;
-    io::OutputHdu primary;
-    primary.image = to_image(latent);
-    primary.cards = provenance_cards(loaded, kProductLatent);
-    primary.cards.push_back({"ACITER", std::to_string(trainer.iteration()), "training iterations"});
-    primary.cards.push_back({"ACLOSS", std::to_string(final_loss), "final masked Huber loss per good pixel"});
-    primary.cards.push_back({"ACRANKS", std::to_string(comm.size()), "MPI ranks used"});
-    primary.cards.push_back({"ACDECOD", quoted(trainer.decoder().mode_name()),
-                             "PSF decoder"});
-    primary.cards.push_back({"ACFUNIT", std::to_string(stack.flux_unit), "flux unit of the normalised inputs"});
-    primary.cards.push_back({"ACTIME", std::to_string(seconds), "training wall time of the last run (s)"});
-    primary.cards.push_back({"ACSTART", std::to_string(first_iteration), "iterations restored from a checkpoint"});
-    primary.history = input_history(loaded);
-    primary.history.push_back("astroclear config: " + config.to_text());
-    if (!resume_from.empty()) primary.history.push_back("astroclear resumed from " + resume_from);
-    hdus.push_back(std::move(primary));
-    if (options.with_coadd) {
-      hdus.push_back({"COADD", to_image(coadd), provenance_cards(loaded, kProductCoadd), {}});
-    }
-    for (std::size_t t = 0; t < residuals.size(); ++t) {
-      char name[32];
-      std::snprintf(name, sizeof(name), "CHI_%03zu", t);
-      io::OutputHdu chi{name, to_image(residuals[t]), io::wcs_cards(loaded.first_header), {}};
-      chi.cards.push_back({"EXPOSURE", quoted(loaded.plan.spec.exposures[t].label()), "input exposure"});
-      chi.cards.push_back({"ACPROD", quoted("chi residual good*(y - psf*x)/sigma"), "what this image is"});
-      hdus.push_back(std::move(chi));
-    }
-    io::write_fits_atomically(options.output, hdus, options.overwrite);
-    spdlog::info("wrote {} ({} iterations in {}, final loss {:.6f})", options.output, trainer.iteration(),
-                 format_duration(seconds), final_loss);
-    if (!options.preview.empty()) {
-      io::write_preview_png(options.preview, {to_image(coadd), to_image(latent)}, options.overwrite);
-      spdlog::info("wrote {} (left: inverse-variance coadd, right: astroclear)", options.preview);
-    }
-  }, comm.rank() == 0);
+  write_train_outputs(options, loaded, trainer, latent, run, comm);
   return kExitDone;
 }
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::mpi {
 namespace {

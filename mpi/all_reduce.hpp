@@ -12,7 +12,7 @@ namespace astroclear::mpi {
 void all_reduce_sum_(torch::Tensor& tensor, Communicator& comm);
 
 /// Differentiable sum over ranks: y = sum_r x_r on every rank. Its backward is the same sum of the
-/// incoming gradients, because dL/dx_r = sum_r' dL_r'/dy (DESIGN.md section 2).
+/// incoming gradients, because dL/dx_r = sum_r' dL_r'/dy (docs/design.md, "Exposure sharding").
 torch::Tensor all_reduce_sum(const torch::Tensor& x, Communicator& comm);
 
 }  // namespace astroclear::mpi

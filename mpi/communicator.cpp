@@ -1,7 +1,7 @@
 // Backend-independent parts of Communicator: string broadcast and the error agreement.
 #include "mpi/communicator.hpp"
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::mpi {
 

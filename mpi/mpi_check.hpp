@@ -1,23 +1,26 @@
-// ASTROCLEAR_CHECK_MPI: every MPI call goes through it and throws Error with the call's text.
+// ASTROCLEAR_CHECK_MPI: every MPI call goes through it and throws Error with the call, its line and the rank.
 #pragma once
 
 #include <mpi.h>
 
 #include <string>
 
-#include "mpi/error.hpp"
+#include "common/check.hpp"
 
 namespace astroclear::mpi::detail {
 
-inline void check_mpi(int code, const char* call, const char* file, int line) {
-  if (code == MPI_SUCCESS) return;
+/// MPI's text for an error code.
+inline std::string mpi_error_text(int code) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   MPI_Error_string(code, text, &length);
-  throw Error(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
-              std::string(text, static_cast<std::size_t>(length)));
+  return std::string(text, static_cast<std::size_t>(length));
 }
 
 }  // namespace astroclear::mpi::detail
 
-#define ASTROCLEAR_CHECK_MPI(call) ::astroclear::mpi::detail::check_mpi((call), #call, __FILE__, __LINE__)
+#define ASTROCLEAR_CHECK_MPI(call)                                                                \
+  do {                                                                                            \
+    const int mpi_code_ = (call);                                                                 \
+    ASTROCLEAR_CHECK_CALL(mpi_code_ == MPI_SUCCESS, #call, ::astroclear::mpi::detail::mpi_error_text(mpi_code_)); \
+  } while (0)

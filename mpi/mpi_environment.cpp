@@ -18,6 +18,7 @@ MpiEnvironment::MpiEnvironment(int& argc, char**& argv) {
   int provided = 0;
   ASTROCLEAR_CHECK_MPI(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
   ASTROCLEAR_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  set_process_rank(rank_);
   ASTROCLEAR_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   MPI_Comm node = MPI_COMM_NULL;
   ASTROCLEAR_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));

@@ -28,8 +28,8 @@ class MpiEnvironment {
   /// Stops every rank of the world at once; used when one rank fails outside a collective.
   [[noreturn]] void abort(int exit_code) const;
 
-  /// A communicator over the world. kNccl needs a CUDA device index (see device.hpp); kAuto
-  /// picks NCCL when `cuda_device >= 0` and NCCL was built, else MPI.
+  /// A communicator over the world. kNccl needs the rank's CUDA device index (cuda_device_for in
+  /// partition.hpp); kAuto picks NCCL when `cuda_device >= 0` and NCCL was built, else MPI.
   std::unique_ptr<Communicator> make_communicator(Backend backend, int cuda_device) const;
 
  private:

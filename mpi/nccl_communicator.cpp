@@ -7,26 +7,28 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "mpi/mpi_check.hpp"
 
-#define ASTROCLEAR_CHECK_CUDA(call)                                                                 \
-  do {                                                                                              \
-    cudaError_t status_ = (call);                                                                   \
-    if (status_ != cudaSuccess)                                                                     \
-      throw ::astroclear::Error(std::string(#call) + " failed: " + cudaGetErrorString(status_));   \
+#define ASTROCLEAR_CHECK_CUDA(call)                                                                \
+  do {                                                                                             \
+    const cudaError_t cuda_status_ = (call);                                                       \
+    ASTROCLEAR_CHECK_CALL(cuda_status_ == cudaSuccess, #call, cudaGetErrorString(cuda_status_));   \
   } while (0)
 
-#define ASTROCLEAR_CHECK_NCCL(call)                                                                 \
-  do {                                                                                              \
-    ncclResult_t status_ = (call);                                                                  \
-    if (status_ != ncclSuccess)                                                                     \
-      throw ::astroclear::Error(std::string(#call) + " failed: " + ncclGetErrorString(status_));   \
+#define ASTROCLEAR_CHECK_NCCL(call)                                                                \
+  do {                                                                                             \
+    const ncclResult_t nccl_status_ = (call);                                                      \
+    ASTROCLEAR_CHECK_CALL(nccl_status_ == ncclSuccess, #call, ncclGetErrorString(nccl_status_));   \
   } while (0)
 
 namespace astroclear::mpi {
 
-/// Owns one ncclComm_t; destroyed (never aborted mid-collective) in its destructor.
+/// The one owner of an ncclComm_t, movable like c10d's NCCLComm. Its destructor finalises the
+/// communicator (ncclCommFinalize waits for the collectives already issued on it) before
+/// destroying it, so teardown never frees resources that a queued all-reduce still uses; it is
+/// never aborted mid-collective. Failures there are logged, never thrown.
 class NcclComm {
  public:
   NcclComm(const MpiCommunicator& control, int cuda_device) {
@@ -36,16 +38,32 @@ class NcclComm {
     ASTROCLEAR_CHECK_MPI(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, control.handle()));
     ASTROCLEAR_CHECK_NCCL(ncclCommInitRank(&comm_, control.size(), id, control.rank()));
   }
-  ~NcclComm() {
-    if (comm_ != nullptr && ncclCommDestroy(comm_) != ncclSuccess) {
-      std::fprintf(stderr, "astroclear: ncclCommDestroy failed\n");
+  NcclComm(NcclComm&& other) noexcept : comm_(std::exchange(other.comm_, nullptr)) {}
+  NcclComm& operator=(NcclComm&& other) noexcept {
+    if (this != &other) {
+      release();
+      comm_ = std::exchange(other.comm_, nullptr);
     }
+    return *this;
   }
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
+  ~NcclComm() { release(); }
+
   ncclComm_t get() const { return comm_; }
 
  private:
+  void release() noexcept {
+    if (comm_ == nullptr) return;
+    if (const ncclResult_t status = ncclCommFinalize(comm_); status != ncclSuccess) {
+      std::fprintf(stderr, "astroclear: ncclCommFinalize failed: %s\n", ncclGetErrorString(status));
+    }
+    if (const ncclResult_t status = ncclCommDestroy(comm_); status != ncclSuccess) {
+      std::fprintf(stderr, "astroclear: ncclCommDestroy failed: %s\n", ncclGetErrorString(status));
+    }
+    comm_ = nullptr;
+  }
+
   ncclComm_t comm_ = nullptr;
 };
 
@@ -65,15 +83,6 @@ void NcclCommunicator::all_reduce_sum(float* data, std::size_t count, MemorySpac
   // Stream 0: see Note [nccl stream]. Asynchronous: the seconds count the launch only.
   ASTROCLEAR_CHECK_NCCL(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, nccl_->get(), nullptr));
   stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-int cuda_device_count() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
-    return 0;
-  }
-  return count;
 }
 
 }  // namespace astroclear::mpi

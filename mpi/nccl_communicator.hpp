@@ -46,7 +46,4 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<NcclComm> nccl_;
 };
 
-/// Number of CUDA devices this process sees (0 when there is no driver or no device).
-int cuda_device_count();
-
 }  // namespace astroclear::mpi

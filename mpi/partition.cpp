@@ -6,7 +6,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear::mpi {
 

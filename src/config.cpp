@@ -4,7 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear {
 
@@ -22,23 +22,27 @@ std::string exact_text(double value) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> TrainConfig::settings() const {
+std::vector<Setting> TrainConfig::settings() const {
   std::string sizes;
   for (std::size_t i = 0; i < kernel_sizes.size(); ++i) sizes += (i ? "," : "") + std::to_string(kernel_sizes[i]);
-  return {{"kernel_sizes", "[" + sizes + "]"},
-          {"huber_delta", exact_text(huber_delta)},
-          {"learning_rate", exact_text(learning_rate)},
-          {"iterations", std::to_string(iterations)},
-          {"seed", std::to_string(seed)},
-          {"init", init},
-          {"decoder", decoder},
-          {"fft_min_psf_size", std::to_string(fft_min_psf_size)},
-          {"precision", precision}};
+  using O = OnResume;
+  // What may change on resume: how long to train, and how the same model is computed (the
+  // decoder's convolution; the encoder's precision, since parameters and Adam's moments are
+  // float32 in either). Everything else changes what the parameters mean.
+  return {{"kernel_sizes", "[" + sizes + "]", O::kMustMatch, ""},
+          {"huber_delta", exact_text(huber_delta), O::kMustMatch, ""},
+          {"learning_rate", exact_text(learning_rate), O::kMustMatch, ""},
+          {"iterations", std::to_string(iterations), O::kMayChange, ""},
+          {"seed", std::to_string(seed), O::kMustMatch, ""},
+          {"init", name_of(init), O::kMustMatch, ""},
+          {"decoder", name_of(decoder), O::kMayChange, ""},
+          {"fft_min_psf_size", std::to_string(fft_min_psf_size), O::kMayChange, ""},
+          {"precision", name_of(precision), O::kMayChange, name_of(Precision::kFloat32)}};
 }
 
 std::string TrainConfig::to_text() const {
   std::string text;
-  for (const auto& [key, value] : settings()) text += (text.empty() ? "" : " ") + key + "=" + value;
+  for (const Setting& s : settings()) text += (text.empty() ? "" : " ") + s.key + "=" + s.value;
   return text;
 }
 
@@ -50,13 +54,6 @@ void TrainConfig::validate() const {
   if (!(huber_delta > 0)) throw Error("--huber-delta: must be > 0, got " + std::to_string(huber_delta));
   if (!(learning_rate > 0)) throw Error("--learning-rate: must be > 0, got " + std::to_string(learning_rate));
   if (iterations < 0) throw Error("--iterations: must be >= 0, got " + std::to_string(iterations));
-  if (init != "identity" && init != "random") throw Error("--init: '" + init + "' is not identity or random");
-  if (decoder != "auto" && decoder != "fft" && decoder != "direct") {
-    throw Error("--decoder: '" + decoder + "' is not auto, fft or direct");
-  }
-  if (precision != "float32" && precision != "bf16") {
-    throw Error("--precision: '" + precision + "' is not float32 or bf16");
-  }
   if (log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(log_every));
 }
 

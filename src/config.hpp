@@ -6,25 +6,77 @@
 #include <utility>
 #include <vector>
 
+#include "common/choices.hpp"
+
 namespace astroclear {
 
-/// The method's configuration (DESIGN.md section 1). Filled by CLI11 from flags and a TOML file,
-/// printed at start, stored in every output header.
+/// How the encoder's parameters start.
+enum class Init {
+  kIdentity,  ///< the latent image starts as the exposures' inverse-variance weighted mean
+  kRandom,    ///< LibTorch's default initialisation
+};
+
+/// Which PSF convolution the decoder uses.
+enum class DecoderChoice {
+  kAuto,    ///< the FFT for PSFs of at least fft_min_psf_size pixels a side, else direct
+  kFft,     ///< linear convolution through the FFT, PSF spectra made once
+  kDirect,  ///< grouped direct convolution
+};
+
+/// The type of the encoder's convolutions and activations (Note [bf16 encoder]).
+enum class Precision { kFloat32, kBf16 };
+
+template <>
+inline const std::vector<std::pair<std::string, Init>>& choices<Init>() {
+  static const std::vector<std::pair<std::string, Init>> names{{"identity", Init::kIdentity}, {"random", Init::kRandom}};
+  return names;
+}
+template <>
+inline const std::vector<std::pair<std::string, DecoderChoice>>& choices<DecoderChoice>() {
+  static const std::vector<std::pair<std::string, DecoderChoice>> names{
+      {"auto", DecoderChoice::kAuto}, {"fft", DecoderChoice::kFft}, {"direct", DecoderChoice::kDirect}};
+  return names;
+}
+template <>
+inline const std::vector<std::pair<std::string, Precision>>& choices<Precision>() {
+  static const std::vector<std::pair<std::string, Precision>> names{{"float32", Precision::kFloat32},
+                                                                    {"bf16", Precision::kBf16}};
+  return names;
+}
+
+/// Whether a resumed run may use another value of a setting than the checkpoint's run did.
+enum class OnResume {
+  kMustMatch,  ///< a different value is refused: it changes what the parameters mean
+  kMayChange,  ///< allowed and logged: the parameters and Adam's moments carry over as they are
+};
+
+/// One resolved setting, as written to logs, FITS headers and checkpoints.
+struct Setting {
+  std::string key;    ///< e.g. "learning_rate"
+  std::string value;  ///< exact text: equal text is equal value
+  OnResume on_resume = OnResume::kMustMatch;
+  /// The value a checkpoint that has no such key was written with (the setting did not exist
+  /// yet), or empty when every checkpoint has it.
+  std::string before_it_existed;
+};
+
+/// The method's configuration (docs/design.md, "The model"). Filled by CLI11 from flags and a
+/// TOML file, printed at start, stored in every output header and checkpoint.
 struct TrainConfig {
   std::vector<int> kernel_sizes{3, 5, 7};  ///< one depthwise branch per size (odd)
   double huber_delta = 1.0;                ///< in units of the pixel's sigma
   double learning_rate = 1e-2;             ///< Adam
   int iterations = 300;
   std::uint64_t seed = 0;
-  std::string init = "identity";  ///< "identity": the latent starts as the weighted mean; "random": PyTorch defaults
-  std::string decoder = "auto";   ///< "auto", "fft" or "direct"
-  int fft_min_psf_size = 11;      ///< auto: FFT when the largest PSF side is at least this
-  std::string precision = "float32";  ///< "float32" or "bf16": the encoder's convolutions (Note [bf16 encoder])
+  Init init = Init::kIdentity;
+  DecoderChoice decoder = DecoderChoice::kAuto;
+  int fft_min_psf_size = 11;  ///< auto: FFT when the largest PSF side is at least this
+  Precision precision = Precision::kFloat32;
   int log_every = 50;
 
-  /// The resolved settings as (key, value text), in a fixed order: logs, headers, checkpoints.
-  /// Doubles are written in their shortest exact form, so text equality is value equality.
-  std::vector<std::pair<std::string, std::string>> settings() const;
+  /// The resolved settings in a fixed order, each with its resume rule. Doubles are written in
+  /// their shortest exact form, so text equality is value equality.
+  std::vector<Setting> settings() const;
   /// "key=value ..." on one line.
   std::string to_text() const;
   /// Throws Error naming the option and value when a setting is out of range.

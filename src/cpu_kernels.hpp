@@ -10,4 +10,17 @@ namespace astroclear {
 void set_fast_cpu_kernels(bool on);
 bool fast_cpu_kernels();
 
+/// Sets the switch for its lifetime and puts back the previous setting after, also when what it
+/// guards throws (tests and the benchmark, so that nothing after them runs with their choice).
+class ScopedFastCpuKernels {
+ public:
+  explicit ScopedFastCpuKernels(bool on) : previous_(fast_cpu_kernels()) { set_fast_cpu_kernels(on); }
+  ~ScopedFastCpuKernels() { set_fast_cpu_kernels(previous_); }
+  ScopedFastCpuKernels(const ScopedFastCpuKernels&) = delete;
+  ScopedFastCpuKernels& operator=(const ScopedFastCpuKernels&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace astroclear

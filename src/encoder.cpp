@@ -32,10 +32,10 @@ torch::Tensor uniform(std::mt19937_64& rng, std::int64_t count, double bound) {
 
 EncoderImpl::EncoderImpl(const std::vector<int>& exposure_ids, int total_exposures, const TrainConfig& config)
     : kernel_sizes(config.kernel_sizes),
-      compute_type_(config.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32) {
+      compute_type_(config.precision == Precision::kBf16 ? torch::kBFloat16 : torch::kFloat32) {
   const auto n = static_cast<std::int64_t>(exposure_ids.size());
   const auto branches = static_cast<std::int64_t>(kernel_sizes.size());
-  const bool identity = config.init == "identity";
+  const bool identity = config.init == Init::kIdentity;
   torch::Tensor point = torch::empty({n, branches});
   // PyTorch's default Conv2d initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and bias.
   const double point_bound = 1.0 / std::sqrt(static_cast<double>(total_exposures * branches));
@@ -106,9 +106,8 @@ torch::Tensor EncoderImpl::in_bf16(const torch::Tensor& images) {
   return bf16_images_;
 }
 
-// The ReLU runs in place: no convolution keeps its output for the backward pass. At 33 x 512^2 on
-// the CPU that lowers the peak RSS from 1361 to 1277 MB; the time and the GPU path's peak (counted
-// in the backward) do not change.
+// The ReLU runs in place: no convolution keeps its output for the backward pass, which lowers the
+// CPU's peak memory (docs/performance.md); the GPU path's peak, in the backward, is unchanged.
 torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
   const torch::Tensor& weight = depthwise_weight[b];
   const torch::Tensor& bias = depthwise_bias[b];

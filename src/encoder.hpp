@@ -11,7 +11,7 @@
 namespace astroclear {
 
 // Note [sharded encoder]: every parameter belongs to one exposure except the pointwise bias
-// (DESIGN.md section 2). A rank holds the parameters of the exposures it owns, initialised from
+// (docs/design.md, "Exposure sharding"). A rank holds the parameters of the exposures it owns, initialised from
 // (seed, global exposure index, branch) alone, so any split of the exposures starts from the same
 // network. forward() all-reduces the rank's partial pointwise sum before the bias and the ReLU.
 
@@ -23,14 +23,13 @@ namespace astroclear {
 // - float32: the parameters, their gradients and Adam's moments, BatchNorm's statistics and the
 //   pointwise sum's accumulation (LibTorch and cuDNN accumulate bf16 in float32), the sum over
 //   branches, the all-reduce, the decoder and the loss (FFTs and sums over the whole stack).
-// On a GPU this halves the encoder's saved activations: the count of GpuMemory.* gives 8.7 stack
-// planes an iteration instead of 12.2 (20.3 instead of 28.4 GB for 33 x 4200^2), and halves the
-// bytes the encoder's memory-bound kernels move. After 20 iterations the latent is 1.5e-2 (relative
-// L2) from float32's and the loss 1.6e-3 (Precision.Bf16EncoderStaysCloseToFloat32); after 300,
-// on the 256 px science stack, 4.0%, where float32 on 2 ranks instead of 1 (other rounding) is
-// 2.8% away and another seed 12%: the training's own sensitivity to rounding, not bf16, sets how
-// far apart two runs end. astroclear's CPU kernels are float32 only, so on CPUs bf16 runs
-// LibTorch's slower operations: the option is for GPUs.
+// On a GPU this halves the encoder's saved activations (GpuMemory.* counts them) and the bytes
+// the encoder's memory-bound kernels move. A bf16 run ends about as far from a float32 one as a
+// float32 run on another rank count does, well inside the spread of seeds: the training's own
+// sensitivity to rounding, not bf16, sets how far apart two runs end (docs/performance.md, "bf16",
+// has the figures; Precision.Bf16EncoderStaysCloseToFloat32 holds the bound). astroclear's CPU
+// kernels are float32 only, so on CPUs bf16 runs LibTorch's slower operations: the option is for
+// GPUs.
 
 /// F_theta: exposures (n, H, W) -> latent image (H, W), non-negative.
 struct EncoderImpl : torch::nn::Module {
@@ -70,9 +69,9 @@ struct EncoderImpl : torch::nn::Module {
 
   // Note [padded inputs]: the exposures never change during training, so where astroclear's CPU
   // kernels run, each branch's reflect-padded copy is made once and kept (one stack-sized tensor
-  // per branch): padding 33 x 512^2 floats three times cost ~35 ms per iteration (8-18 ms a pad).
-  // On GPUs memory is the scarcer resource and a pad takes a fraction of a millisecond, so it is
-  // redone, in the backward pass too (Note [re-padded inputs] in depthwise_conv.cpp).
+  // per branch) instead of padding three stack-sized tensors every iteration. On GPUs memory is
+  // the scarcer resource and a pad takes a fraction of a millisecond, so it is redone, in the
+  // backward pass too (Note [re-padded inputs] in depthwise_conv.cpp).
   // The caches (these padded copies, and the bf16 copy of Note [bf16 encoder]) hold the images
   // they were made from (so their storage cannot be reused by another tensor) and their version
   // counter (so an in-place change invalidates them).

@@ -1,4 +1,4 @@
-// The masked Huber loss of sigma-scaled residuals (DESIGN.md section 1).
+// The masked Huber loss of sigma-scaled residuals (docs/design.md, "The model").
 #pragma once
 
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-// The encoder's pointwise sum over exposures with a fast CPU backward (issue 6: the CPU hot spot).
+// The encoder's pointwise sum over exposures with a fast CPU backward (a CPU hot spot).
 #pragma once
 
 #include <torch/torch.h>
@@ -6,9 +6,9 @@
 namespace astroclear {
 
 // Note [pointwise sum]: the pointwise convolution maps n channels to one, z = sum_c a[c] h[c].
-// LibTorch 1.13 runs that 1 x 1 convolution through oneDNN's generic path on CPUs: at 33 x 512^2
-// on 2 threads its forward took 9.6 ms a branch and its backward 18.8 ms, where one pass over h
-// suffices (35 MB read): 1.8 ms forward, 3.5 ms backward. pointwise_sum does that pass; the backward
+// LibTorch 1.13 runs that 1 x 1 convolution through oneDNN's generic path on CPUs, several times
+// slower than the one pass over h that suffices (docs/performance.md). pointwise_sum does that
+// pass, forward and backward; the backward
 // writes dL/dh[c] = a[c] g and sums dL/da[c] = sum_p h[c,p] g[p] in fixed blocks of pixels added
 // in a fixed order, so the result does not depend on the thread count. On CUDA, for other dtypes, or with
 // set_fast_cpu_kernels(false), it is torch::conv2d.

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear {
 

@@ -1,4 +1,4 @@
-// Trainer: the training loop and its collectives (DESIGN.md section 2).
+// Trainer: the training loop and its collectives (docs/design.md, "Exposure sharding").
 #include "src/trainer.hpp"
 
 #include <torch/cuda.h>
@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "mpi/all_reduce.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear {
 namespace {
@@ -30,10 +30,13 @@ typename StateMap::key_type adam_key(const StateMap&, const torch::Tensor& p) {
 
 }  // namespace
 
-PsfDecoder::Mode choose_decoder(const TrainConfig& config, std::int64_t psf_size) {
-  if (config.decoder == "fft") return PsfDecoder::Mode::kFft;
-  if (config.decoder == "direct") return PsfDecoder::Mode::kDirect;
-  return psf_size >= config.fft_min_psf_size ? PsfDecoder::Mode::kFft : PsfDecoder::Mode::kDirect;
+PsfDecoder::Mode choose_decoder(DecoderChoice choice, int fft_min_psf_size, std::int64_t psf_size) {
+  switch (choice) {
+    case DecoderChoice::kFft: return PsfDecoder::Mode::kFft;
+    case DecoderChoice::kDirect: return PsfDecoder::Mode::kDirect;
+    case DecoderChoice::kAuto: break;
+  }
+  return psf_size >= fft_min_psf_size ? PsfDecoder::Mode::kFft : PsfDecoder::Mode::kDirect;
 }
 
 Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device)
@@ -41,12 +44,12 @@ Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Commun
       stack_(stack),
       comm_(comm),
       encoder_(stack.exposure_ids, stack.total_exposures, config),
-      decoder_(stack.psfs, stack.height(), stack.width(), choose_decoder(config, largest_psf_side(stack.psfs)),
+      decoder_(stack.psfs, stack.height(), stack.width(), choose_decoder(config.decoder, config.fft_min_psf_size, largest_psf_side(stack.psfs)),
                device),
       device_(device) {
   config_.validate();
   encoder_->to(device);
-  if (config_.init == "identity") {
+  if (config_.init == Init::kIdentity) {
     // Inverse-variance weight of each exposure from its median good sigma.
     std::vector<double> weights;
     for (double s : stack_.median_sigmas()) weights.push_back(1.0 / (s * s));

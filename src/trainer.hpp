@@ -1,4 +1,4 @@
-// Trainer: Adam on the encoder of this rank's exposures, with the sharding collectives of DESIGN.md 2.
+// Trainer: Adam on the encoder of this rank's exposures, with the sharding collectives of docs/design.md.
 #pragma once
 
 #include <torch/torch.h>
@@ -43,7 +43,7 @@ struct TensorState {
   std::int64_t adam_step = 0;
 };
 
-/// What a checkpoint takes from one rank's trainer and gives back to it (DESIGN.md section 3).
+/// What a checkpoint takes from one rank's trainer and gives back to it (docs/design.md, "Checkpoints").
 struct TrainerState {
   int iteration = 0;
   std::vector<double> loss_history;
@@ -89,7 +89,6 @@ class Trainer {
 
   const PsfDecoder& decoder() const { return decoder_; }
   Encoder& encoder() { return encoder_; }
-  torch::optim::Adam& optimizer() { return *optimizer_; }
 
  private:
   TrainConfig config_;
@@ -110,7 +109,8 @@ class Trainer {
   void mark(double& stage);
 };
 
-/// The decoder a configuration picks for PSFs whose largest side is `psf_size`.
-PsfDecoder::Mode choose_decoder(const TrainConfig& config, std::int64_t psf_size);
+/// The decoder `choice` picks for PSFs whose largest side is `psf_size` (kAuto: the FFT from
+/// `fft_min_psf_size` up).
+PsfDecoder::Mode choose_decoder(DecoderChoice choice, int fft_min_psf_size, std::int64_t psf_size);
 
 }  // namespace astroclear

@@ -10,7 +10,8 @@
 #include <string>
 
 #include "io/file_tree.hpp"
-#include "jobs/commands.hpp"
+#include "io/fits_file.hpp"
+#include "jobs/simulate_command.hpp"
 
 namespace astroclear::testing {
 
@@ -59,6 +60,34 @@ inline void simulate_into(const std::string& dir, int exposures, int height, int
   options.config.width = width;
   options.config.seed = seed;
   jobs::write_simulated_stack(options);
+}
+
+/// The planes of an MEF exposure as `simulate` writes it, with the MASK header's cards.
+struct MefPlanes {
+  io::Image image, variance;
+  io::MaskImage mask;
+  std::vector<io::HeaderCard> mask_cards;
+};
+
+inline MefPlanes read_planes(const std::string& path) {
+  io::FitsFile f = io::FitsFile::open(path);
+  MefPlanes p;
+  f.move_to("IMAGE");
+  p.image = f.read_image();
+  f.move_to("MASK");
+  p.mask = f.read_mask();
+  p.mask_cards = f.read_cards();
+  f.move_to("VARIANCE");
+  p.variance = f.read_image();
+  return p;
+}
+
+/// Writes a MASK HDU with the mask-plane names (MP_* cards) of `from`.
+inline void write_mask_with_plane_names(io::FitsFile& f, const MefPlanes& from) {
+  f.write_mask(from.mask, "MASK");
+  for (const auto& c : from.mask_cards) {
+    if (c.key.rfind("MP_", 0) == 0) f.write_card(c);
+  }
 }
 
 }  // namespace astroclear::testing

@@ -3,12 +3,12 @@
 # ranks (re-sharded by exposure); a rank killed with SIGKILL at a random iteration, then
 # --resume auto on 2 ranks, ends bitwise equal to the run that was never interrupted.
 set -uo pipefail
-exe=$1 mpiexec=$2
+exe=$1
 dir=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
-mpirun=("$mpiexec" --allow-run-as-root --oversubscribe)
+ranks=(bash "$(dirname "${BASH_SOURCE[0]}")/ranks.sh")  # ranks N COMMAND...: COMMAND on N MPI ranks
 fail() { echo "FAIL: $*"; exit 1; }
-train() { "${mpirun[@]}" -n "$1" "$exe" train -m "$dir/s/stack.toml" --threads 1 "${@:2}"; }
+train() { "${ranks[@]}" "$1" "$exe" train -m "$dir/s/stack.toml" --threads 1 "${@:2}"; }
 
 "$exe" simulate -o "$dir/s" --exposures 7 --size 96 --seed 5 >/dev/null || fail "simulate"
 
@@ -36,12 +36,12 @@ for _ in $(seq 1 600); do
   grep -q "iter *$kill_at/" "$dir/killed.log" && break
   sleep 0.05
 done
-ranks=()
+rank_pids=()
 for pid in $(pgrep -f "$dir/k.ck"); do
-  [ "$(cat /proc/$pid/comm 2>/dev/null)" = astroclear ] && ranks+=("$pid")
+  [ "$(cat /proc/$pid/comm 2>/dev/null)" = astroclear ] && rank_pids+=("$pid")
 done
-[ ${#ranks[@]} -eq 2 ] || fail "expected 2 rank processes under mpirun, found ${#ranks[@]}"
-victim=${ranks[$(( RANDOM % 2 ))]}
+[ ${#rank_pids[@]} -eq 2 ] || fail "expected 2 rank processes under the MPI launcher, found ${#rank_pids[@]}"
+victim=${rank_pids[$(( RANDOM % 2 ))]}
 kill -9 "$victim"
 wait $launcher && fail "the job survived a SIGKILLed rank"
 last=$(grep -o "iter *[0-9]*/" "$dir/killed.log" | tail -1 | tr -dc 0-9)

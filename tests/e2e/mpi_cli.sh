@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# astroclear under mpirun as users run it: P ranks give the one-process result; errors stop every
+# astroclear under the MPI launcher as users run it: P ranks give the one-process result; errors stop every
 # rank quickly with the failing file named; more ranks than exposures is refused up front.
 set -uo pipefail
-exe=$1 mpiexec=$2
+exe=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-mpirun=("$mpiexec" --allow-run-as-root --oversubscribe)
+ranks=(bash "$(dirname "${BASH_SOURCE[0]}")/ranks.sh")  # ranks N COMMAND...: COMMAND on N MPI ranks
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$exe" simulate -o "$dir/s" --exposures 5 --size 64 --seed 4 >/dev/null || fail "simulate"
 "$exe" train -m "$dir/s/stack.toml" -o "$dir/p1.fits" -n 25 --threads 1 >/dev/null || fail "train on 1 process"
-"${mpirun[@]}" -n 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/p2.fits" -n 25 --threads 1 > "$dir/p2.log" 2>&1 \
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/p2.fits" -n 25 --threads 1 > "$dir/p2.log" 2>&1 \
   || { cat "$dir/p2.log"; fail "train on 2 ranks"; }
 grep -q "partition: rank 0: exposures 0-1 (2, 8192 px); rank 1: exposures 2-4 (3, 12288 px)" "$dir/p2.log" \
   || { cat "$dir/p2.log"; fail "partition not printed"; }
@@ -18,12 +18,12 @@ grep -q "partition: rank 0: exposures 0-1 (2, 8192 px); rank 1: exposures 2-4 (3
 
 # The coadd on 2 ranks equals the coadd on one process.
 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c1.fits" >/dev/null || fail "coadd on 1 process"
-"${mpirun[@]}" -n 2 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c2.fits" >/dev/null 2>&1 || fail "coadd on 2 ranks"
+"${ranks[@]}" 2 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c2.fits" >/dev/null 2>&1 || fail "coadd on 2 ranks"
 "$exe" compare "$dir/c1.fits" "$dir/c2.fits" --tolerance 1e-6 || fail "coadd differs between 1 and 2 ranks"
 
 # More ranks than exposures: refused before any work, every rank exits.
 "$exe" simulate -o "$dir/two" --exposures 2 --size 48 --seed 4 >/dev/null || fail "simulate"
-out=$(timeout 60 "${mpirun[@]}" -n 3 "$exe" train -m "$dir/two/stack.toml" -o "$dir/x.fits" -n 5 --threads 1 2>&1)
+out=$(timeout 60 "${ranks[@]}" 3 "$exe" train -m "$dir/two/stack.toml" -o "$dir/x.fits" -n 5 --threads 1 2>&1)
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "P > n: exit code $rc"
 grep -q "more MPI ranks (3) than exposures (2)" <<<"$out" || { echo "$out"; fail "P > n message"; }
@@ -34,7 +34,7 @@ grep -q "more MPI ranks (3) than exposures (2)" <<<"$out" || { echo "$out"; fail
 # readable, so only the owner, rank 1, meets the damage.)
 head -c 10000 "$dir/s/exp_004.fits" > "$dir/cut.fits" && mv "$dir/cut.fits" "$dir/s/exp_004.fits"
 start=$(date +%s)
-out=$(timeout 60 "${mpirun[@]}" -n 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/y.fits" -n 5 --threads 1 2>&1)
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/y.fits" -n 5 --threads 1 2>&1)
 rc=$?
 elapsed=$(( $(date +%s) - start ))
 [ $rc -ne 124 ] || fail "ranks hung on a corrupt file"
@@ -47,11 +47,11 @@ echo "PASS mpi cli (corrupt input stopped all ranks in ${elapsed}s)"
 
 # The benchmark on 2 ranks: a row per configuration in JSON, the scaling and time-to-solution
 # figures filled in, no GPU column on a CPU, and an existing JSON file kept unless --overwrite.
-bench=("${mpirun[@]}" -n 2 "$exe" bench --sizes 48 --exposures 4 --warmup 1 --iterations 3 --threads 1
+bench=("${ranks[@]}" 2 "$exe" bench --sizes 48 --exposures 4 --warmup 1 --iterations 3 --threads 1
        --work-dir "$dir" --json "$dir/bench.jsonl")
 "${bench[@]}" --scaling --solution-iterations 15 > "$dir/bench.log" 2>&1 || { cat "$dir/bench.log"; fail "bench on 2 ranks"; }
 [ "$(wc -l < "$dir/bench.jsonl")" -eq 1 ] || fail "bench JSON: not one row"
-field() { grep -o "\"$1\": [^,}]*" "$dir/bench.jsonl" | sed 's/.*: //'; }
+field() { grep -o "\"$1\": *[^,}]*" "$dir/bench.jsonl" | sed 's/.*: *//'; }
 positive() { awk -v v="$(field "$1")" 'BEGIN { exit !(v + 0 > 0) }' || fail "bench JSON: $1 = '$(field "$1")'"; }
 [ "$(field ranks)" = 2 ] && [ "$(field size)" = 48 ] || fail "bench JSON: ranks/size"
 for f in ms_per_iteration single_rank_ms_per_iteration peak_rss_mib_rank0 mb_all_reduced_per_iteration solution_seconds \

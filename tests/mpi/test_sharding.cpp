@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "jobs/stack_loader.hpp"
-#include "src/richardson_lucy.hpp"
+#include "eval/richardson_lucy.hpp"
 #include "src/trainer.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
 #include "tests/test_support.hpp"
@@ -38,7 +38,7 @@ class Sharding : public ::testing::Test {
 };
 
 TEST_F(Sharding, SameLossCurveAndLatentForAnySplit) {
-  for (const std::string init : {"identity", "random"}) {
+  for (const Init init : {Init::kIdentity, Init::kRandom}) {
     config_.init = init;
     jobs::LoadedStack sharded = jobs::load_stack(manifest_, *comm_);
     sharded.stack.normalise(*comm_);
@@ -61,7 +61,7 @@ TEST_F(Sharding, SameLossCurveAndLatentForAnySplit) {
       }
       const double latent_diff = ((latent - reference.latent()).norm() / reference.latent().norm()).item<double>();
       std::printf("[P=%d init=%s] max relative loss difference %.3g, latent relative L2 difference %.3g\n",
-                  comm_->size(), init.c_str(), worst_loss, latent_diff);
+                  comm_->size(), name_of(init).c_str(), worst_loss, latent_diff);
       EXPECT_EQ(losses.size(), expected.size());
       EXPECT_LT(worst_loss, 1e-5);
       EXPECT_LT(latent_diff, 1e-4);
@@ -99,7 +99,7 @@ TEST_F(Sharding, RichardsonLucyIsTheSameForAnySplit) {
 }
 
 TEST_F(Sharding, GradientsEqualSingleProcessGradients) {
-  config_.init = "random";
+  config_.init = Init::kRandom;
   jobs::LoadedStack sharded = jobs::load_stack(manifest_, *comm_);
   sharded.stack.normalise(*comm_);
   Trainer trainer(config_, sharded.stack, *comm_, torch::kCPU);

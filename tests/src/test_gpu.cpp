@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "jobs/stack_loader.hpp"
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 #include "src/depthwise_conv.hpp"
 #include "src/psf_decoder.hpp"
 #include "src/trainer.hpp"
@@ -21,7 +21,7 @@ namespace {
 /// 20 iterations of the default configuration in `precision` on the stack in `dir`, on `device`:
 /// latent and losses.
 std::pair<torch::Tensor, std::vector<double>> train_20(const std::filesystem::path& dir, torch::Device device,
-                                                       const std::string& precision = "float32") {
+                                                       Precision precision = Precision::kFloat32) {
   mpi::LocalCommunicator comm;
   TrainConfig config;
   config.iterations = 20;
@@ -93,8 +93,8 @@ TEST_F(Cuda, Tf32StaysCloseToFloat32) {
 void expect_bf16_close_to_float32(torch::Device device) {
   testing::TempDir dir;
   testing::simulate_into(dir.path().string(), 6, 64, 72, 8);
-  auto [bf16_latent, bf16_loss] = train_20(dir.path(), device, "bf16");
-  auto [fp32_latent, fp32_loss] = train_20(dir.path(), device, "float32");
+  auto [bf16_latent, bf16_loss] = train_20(dir.path(), device, Precision::kBf16);
+  auto [fp32_latent, fp32_loss] = train_20(dir.path(), device, Precision::kFloat32);
   const double diff = ((bf16_latent - fp32_latent).norm() / fp32_latent.norm()).item<double>();
   std::printf("bf16 vs float32 on %s after 20 iterations: latent relative L2 %.3g, final loss %.6f vs %.6f\n",
               device.str().c_str(), diff, bf16_loss.back(), fp32_loss.back());
@@ -119,15 +119,16 @@ TEST(Precision, Bf16ReflectPadEqualsFloat32s) {
   }
 }
 
+// The precision is parsed once, by name, when the command line is read: an unknown one is
+// refused there (exit 2) with the allowed values, before any work.
 TEST(Precision, AnUnknownPrecisionIsAnError) {
-  TrainConfig config;
-  config.precision = "fp16";
-  try {
-    config.validate();
-    FAIL() << "expected an Error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "--precision: 'fp16' is not float32 or bf16");
-  }
+  testing::TempDir dir;
+  const testing::CommandResult r =
+      testing::run_command(std::string(ASTROCLEAR_EXE) + " train -m " + dir / "stack.toml" + " -o " + dir / "out.fits" +
+                           " --precision fp16");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--precision: 'fp16' is not one of float32, bf16"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.fits"));
 }
 
 }  // namespace

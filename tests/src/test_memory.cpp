@@ -1,4 +1,4 @@
-// GPU memory, counted on the CPU: the stack-sized planes a training iteration holds at its peak (issue 6).
+// GPU memory, counted on the CPU: the stack-sized planes a training iteration holds at its peak.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -118,18 +118,18 @@ LocalStack random_stack(int n, std::int64_t size, mpi::Communicator& comm) {
 // GPU needs for any stack: 2.33 GB a plane for 33 x 4200^2 (HSC), plus the CUDA context and
 // cuDNN's workspace.
 /// The peak of live tensors over one iteration on the GPU path, in stack planes, for `precision`.
-double peak_planes_of_an_iteration(const std::string& precision) {
+double peak_planes_of_an_iteration(Precision precision) {
   static TrackingAllocator tracker;  // outlives every tensor it allocated
   tracker.install();
-  set_fast_cpu_kernels(false);
   double planes = 0;
   {
+    const ScopedFastCpuKernels libtorch_operations(false);  // the GPU path's operations and saved tensors
     mpi::LocalCommunicator comm;
     const int n = 33;
     const std::int64_t size = 600;  // an FFT grid of 640^2 (41 px PSFs): 1.14 planes of spectra, as 4320^2 at 4200
     LocalStack stack = random_stack(n, size, comm);
     TrainConfig config;
-    config.decoder = "fft";
+    config.decoder = DecoderChoice::kFft;
     config.precision = precision;
     Trainer trainer(config, stack, comm, torch::kCPU);
     trainer.step();  // Adam's moments exist from here on
@@ -147,20 +147,19 @@ double peak_planes_of_an_iteration(const std::string& precision) {
     planes = (static_cast<double>(peak) - host) / plane;
     const double hsc_plane_gb = 33.0 * 4200 * 4200 * 4 / 1e9;
     std::printf("peak of one %s iteration on the GPU path: %.2f stack planes (%.1f GB at 33 x 4200^2)\n",
-                precision.c_str(), planes, planes * hsc_plane_gb);
+                name_of(precision).c_str(), planes, planes * hsc_plane_gb);
   }
-  set_fast_cpu_kernels(true);
   tracker.uninstall();
   return planes;
 }
 
-// The one H100 measurement (session 1) was 44.6 GB, about 19 planes: the sigmas and mask on the
+// The one H100 measurement, with an earlier build, was 44.6 GB, about 19 planes: the sigmas and mask on the
 // device, a padded copy of the stack per branch and the decoder's FFT grids kept for the backward
 // pass (Notes [noise planes on the host], [re-padded inputs], [chunked decoder loss]). What is
 // left: the images, the two loss planes and the PSF spectra (4.1 planes), per branch the ReLU and
 // BatchNorm outputs kept for the backward (6), and two gradients of a branch during the backward (2).
 TEST(GpuMemory, AnIterationHoldsAtMostTwelveAndAHalfStackPlanes) {
-  const double planes = peak_planes_of_an_iteration("float32");
+  const double planes = peak_planes_of_an_iteration(Precision::kFloat32);
   EXPECT_LE(planes, 12.5);
   EXPECT_GE(planes, 10.0) << "fewer planes than the resident and saved tensors: the counting broke";
 }
@@ -169,7 +168,7 @@ TEST(GpuMemory, AnIterationHoldsAtMostTwelveAndAHalfStackPlanes) {
 // gradients are bf16 (half a plane each), at the cost of a bf16 copy of the exposures. Measured
 // 8.71 planes, 20.3 GB at 33 x 4200^2.
 TEST(GpuMemory, ABf16IterationHoldsAtMostNinePlanes) {
-  const double planes = peak_planes_of_an_iteration("bf16");
+  const double planes = peak_planes_of_an_iteration(Precision::kBf16);
   EXPECT_LE(planes, 9.0);
   // 4.1 resident, half a plane of bf16 exposures, 3 of saved activations
   EXPECT_GE(planes, 7.5) << "fewer planes than the resident and saved tensors: the counting broke";

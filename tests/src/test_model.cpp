@@ -1,16 +1,15 @@
-// Tests of the method's pieces: Huber loss, PSF decoders, encoder, partition.
+// Tests of the method's pieces: Huber loss, PSF decoders, encoder, CPU kernels.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "mpi/communicator.hpp"
-#include "mpi/error.hpp"
-#include "mpi/partition.hpp"
+#include "common/error.hpp"
+#include "src/cpu_kernels.hpp"
 #include "src/depthwise_conv.hpp"
 #include "src/pointwise_sum.hpp"
 #include "src/encoder.hpp"
 #include "src/huber_loss.hpp"
 #include "src/psf_decoder.hpp"
-#include "src/simulator.hpp"
 
 namespace astroclear {
 namespace {
@@ -137,7 +136,7 @@ TEST(PsfDecoder, FastFftSizes) {
 TEST(Encoder, LatentIsNeverNegative) {
   mpi::LocalCommunicator comm;
   TrainConfig config;
-  config.init = "random";
+  config.init = Init::kRandom;
   for (std::uint64_t seed : {0, 1, 2, 3}) {
     config.seed = seed;
     Encoder encoder(std::vector<int>{0, 1, 2, 3}, 4, config);
@@ -167,7 +166,7 @@ TEST(Encoder, IdentityInitialisationStartsAtTheWeightedMean) {
 
 TEST(Encoder, ParametersDependOnTheExposureNotOnTheSplit) {
   TrainConfig config;
-  config.init = "random";
+  config.init = Init::kRandom;
   Encoder whole(std::vector<int>{0, 1, 2, 3, 4}, 5, config);
   Encoder part(std::vector<int>{3, 4}, 5, config);
   for (std::size_t b = 0; b < config.kernel_sizes.size(); ++b) {
@@ -181,6 +180,7 @@ TEST(DepthwiseConv, FastCpuKernelsEqualLibTorchs) {
   // Notes [depthwise forward] and [depthwise weight gradient]: the hand-written forward (with and
   // without autograd) and weight and bias gradients against LibTorch's own convolution, for every
   // branch size and a non-square image whose rows end in a partial block of eight.
+  const ScopedFastCpuKernels ours_on(true);
   torch::manual_seed(3);
   for (std::int64_t k : {1, 3, 5, 7}) {
     torch::Tensor padded = torch::randn({1, 4, 37 + k - 1, 53 + k - 1});
@@ -228,6 +228,7 @@ TEST(DepthwiseConv, RePaddedBackwardEqualsAutogradsThroughThePad) {
 TEST(PointwiseSum, FastCpuGradientsEqualLibTorchs) {
   // Note [pointwise sum]: the forward and both gradients against LibTorch's 1 x 1 convolution,
   // on an image of more pixels than one summation block and not a multiple of it.
+  const ScopedFastCpuKernels ours_on(true);
   torch::manual_seed(4);
   torch::Tensor features = torch::randn({1, 5, 131, 129}, torch::requires_grad());
   torch::Tensor weight = torch::randn({5}, torch::requires_grad());
@@ -253,46 +254,6 @@ TEST(PointwiseSum, FastCpuGradientsEqualLibTorchs) {
   }
   torch::set_num_threads(threads);
   EXPECT_TRUE(torch::equal(grads[0], grads[1]));
-}
-
-TEST(Partition, BalancedContiguousDeterministic) {
-  const std::vector<std::int64_t> pixels(7, 100);
-  auto owners = mpi::partition_exposures(pixels, 3);
-  ASSERT_EQ(owners.size(), 3u);
-  EXPECT_EQ(owners[0], (std::vector<int>{0, 1}));
-  EXPECT_EQ(owners[1], (std::vector<int>{2, 3, 4}));
-  EXPECT_EQ(owners[2], (std::vector<int>{5, 6}));
-  // Uneven pixel counts: the big exposure gets a rank of its own.
-  owners = mpi::partition_exposures({1000, 100, 100, 100, 100}, 2);
-  EXPECT_EQ(owners[0], (std::vector<int>{0}));
-  EXPECT_EQ(owners[1].size(), 4u);
-  EXPECT_EQ(mpi::partition_exposures(pixels, 7).back(), (std::vector<int>{6}));
-}
-
-TEST(Partition, MoreRanksThanExposuresIsAnError) {
-  try {
-    mpi::partition_exposures(std::vector<std::int64_t>(3, 10), 4);
-    FAIL() << "expected an Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("more MPI ranks (4) than exposures (3)"), std::string::npos) << e.what();
-  }
-}
-
-TEST(Partition, DeviceAndThreads) {
-  EXPECT_EQ(mpi::cuda_device_for(5, 4), 1);
-  EXPECT_EQ(mpi::cuda_device_for(0, 0), -1);
-  EXPECT_EQ(mpi::default_threads(16, 4), 4);
-  EXPECT_EQ(mpi::default_threads(2, 3), 1);
-}
-
-TEST(Simulator, PsfsAreNormalisedAndOdd) {
-  torch::Tensor p = moffat_psf(41, 5.0, 3.0, 0.9, 0.3);
-  EXPECT_NEAR(p.sum().item<double>(), 1.0, 1e-5);
-  EXPECT_EQ(p.size(0) % 2, 1);
-  // Half maximum is reached at FWHM / 2 from the centre (circular case).
-  torch::Tensor round = moffat_psf(41, 6.0, 3.0, 1.0, 0.0);
-  const double peak = round[20][20].item<double>(), at_half = round[20][23].item<double>();
-  EXPECT_NEAR(at_half / peak, 0.5, 0.06);
 }
 
 }  // namespace

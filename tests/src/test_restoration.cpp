@@ -8,7 +8,7 @@
 #include "io/fits_file.hpp"
 #include "jobs/stack_loader.hpp"
 #include "jobs/tensor_image.hpp"
-#include "src/coadd.hpp"
+#include "eval/coadd.hpp"
 #include "src/psf_decoder.hpp"
 #include "src/trainer.hpp"
 #include "tests/test_support.hpp"

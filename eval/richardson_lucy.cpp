@@ -1,9 +1,9 @@
 // richardson_lucy: masked, variance-weighted multi-frame Richardson-Lucy (Note [multi-frame Richardson-Lucy]).
-#include "src/richardson_lucy.hpp"
+#include "eval/richardson_lucy.hpp"
 
 #include "mpi/all_reduce.hpp"
-#include "mpi/error.hpp"
-#include "src/coadd.hpp"
+#include "common/error.hpp"
+#include "eval/coadd.hpp"
 
 namespace astroclear {
 namespace {

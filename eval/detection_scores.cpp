@@ -1,5 +1,5 @@
 // score_detections: Note [detection scores].
-#include "src/detection_scores.hpp"
+#include "eval/detection_scores.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <map>
 #include <tuple>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear {
 namespace {

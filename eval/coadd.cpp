@@ -1,5 +1,5 @@
 // inverse_variance_coadd: two planes summed over ranks.
-#include "src/coadd.hpp"
+#include "eval/coadd.hpp"
 
 #include <limits>
 

@@ -1,4 +1,5 @@
-// Science validation pieces: matching and scores, catalogues, SExtractor, image metrics, Richardson-Lucy.
+// Science validation pieces: the simulator, matching and scores, catalogues, SExtractor, image metrics,
+// Richardson-Lucy.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,12 +11,12 @@
 #include "io/source_extractor.hpp"
 #include "jobs/stack_loader.hpp"
 #include "jobs/tensor_image.hpp"
-#include "mpi/error.hpp"
-#include "src/coadd.hpp"
-#include "src/detection_scores.hpp"
-#include "src/image_metrics.hpp"
-#include "src/richardson_lucy.hpp"
-#include "src/simulator.hpp"
+#include "common/error.hpp"
+#include "eval/coadd.hpp"
+#include "eval/detection_scores.hpp"
+#include "eval/image_metrics.hpp"
+#include "eval/richardson_lucy.hpp"
+#include "eval/simulator.hpp"
 #include "tests/test_support.hpp"
 
 namespace astroclear {
@@ -193,6 +194,16 @@ TEST(RichardsonLucy, ApproachesTheTruthAndKeepsFluxAndSign) {
   RichardsonLucyConfig bad;
   bad.pedestal = 0;
   EXPECT_THROW(bad.validate(), Error);
+}
+
+TEST(Simulator, PsfsAreNormalisedAndOdd) {
+  torch::Tensor p = moffat_psf(41, 5.0, 3.0, 0.9, 0.3);
+  EXPECT_NEAR(p.sum().item<double>(), 1.0, 1e-5);
+  EXPECT_EQ(p.size(0) % 2, 1);
+  // Half maximum is reached at FWHM / 2 from the centre (circular case).
+  torch::Tensor round = moffat_psf(41, 6.0, 3.0, 1.0, 0.0);
+  const double peak = round[20][20].item<double>(), at_half = round[20][23].item<double>();
+  EXPECT_NEAR(at_half / peak, 0.5, 0.06);
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 // image_metrics: relative L2, PSNR and SSIM (Wang et al. 2004, K1 = 0.01, K2 = 0.03).
-#include "src/image_metrics.hpp"
+#include "eval/image_metrics.hpp"
 
 #include <cmath>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 
 namespace astroclear {
 namespace {

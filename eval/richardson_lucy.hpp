@@ -22,7 +22,7 @@ namespace astroclear {
 // clipped at a small positive floor (a multiplicative update cannot lift a pixel from 0).
 
 struct RichardsonLucyConfig {
-  int iterations = 1000;  // the peak of SSIM and PSNR on simulated 256-512 px stacks (README)
+  int iterations = 1000;  // the peak of SSIM and PSNR on simulated 256-512 px stacks (docs/science.md)
   double pedestal = 10.0;  ///< b(t) in units of the exposure's median sigma
   void validate() const;
 };

@@ -6,11 +6,13 @@
 
 namespace astroclear {
 
-// Note [error layer]: Error lives in mpi/ because mpi/ is the bottom of the dependency graph
-// (jobs -> src -> mpi, jobs -> io); io/ includes this header only, never mpi.h.
+// Note [error layer]: Error and the checking macros (common/check.hpp) are the bottom layer of the
+// build (target astroclear_common): mpi/, io/, src/, eval/ and jobs/ all throw them, and none of
+// them has to see another layer's headers to do so.
 
 /// Raised for every failure a user can act on. The message names the file, HDU or key, the value
-/// found and the value expected; the rank is filled in when the error crosses a rank boundary.
+/// found and the value expected; the rank is filled in when the error crosses a rank boundary or
+/// comes from a checked call (ASTROCLEAR_CHECK_CALL).
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what, int rank = -1) : std::runtime_error(what), rank_(rank) {}

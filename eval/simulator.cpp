@@ -1,11 +1,11 @@
 // simulate_stack: Sersic galaxies and stars, Moffat PSFs, sky, Poisson and read noise, HSC-like masks.
-#include "src/simulator.hpp"
+#include "eval/simulator.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 
-#include "mpi/error.hpp"
+#include "common/error.hpp"
 #include "src/psf_decoder.hpp"
 
 namespace astroclear {
@@ -125,41 +125,87 @@ torch::Tensor gaussian_psf(int size, double fwhm) {
   return (psf / psf.sum()).to(torch::kFloat32);
 }
 
-SimulatedStack simulate_stack(const SimulationConfig& config) {
-  if (config.exposures < 1) throw Error("simulate: --exposures must be >= 1");
-  if (config.height < 32 || config.width < 32) throw Error("simulate: images must be at least 32 x 32 pixels");
-  const int h = config.height, w = config.width;
-  std::mt19937_64 rng(config.seed);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  auto uniform = [&](double lo, double hi) { return lo + (hi - lo) * unit(rng); };
+namespace {
 
-  SimulatedStack stack;
-  torch::Tensor truth = torch::zeros({h, w}, torch::kFloat64);
+/// Uniform on [lo, hi).
+double uniform(std::mt19937_64& rng, double lo, double hi) {
+  return lo + (hi - lo) * std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+/// Galaxies (Sersic profiles, a power law in flux) and stars scattered over the field, added to
+/// `truth` (H, W) and listed in `sources`.
+void draw_sources(const SimulationConfig& config, std::mt19937_64& rng, torch::Tensor& truth,
+                  std::vector<TruthSource>& sources) {
+  const int h = config.height, w = config.width;
   const double kpix = h * w / 1000.0;
   const int galaxies = static_cast<int>(std::lround(config.galaxies_per_kpix * kpix));
   const int stars = std::max(3, static_cast<int>(std::lround(config.stars_per_kpix * kpix)));
   for (int i = 0; i < galaxies; ++i) {
     TruthSource s;
     s.type = "galaxy";
-    s.x = uniform(-5, w + 5);
-    s.y = uniform(-5, h + 5);
+    s.x = uniform(rng, -5, w + 5);
+    s.y = uniform(rng, -5, h + 5);
     s.flux = power_law(rng, 40.0, 2e5, 1.7);
     s.half_light_radius = std::clamp(log_uniform(rng, 0.7, 5.0) * std::pow(s.flux / 1000.0, 0.15), 0.5, 12.0);
-    s.sersic_index = uniform(0.5, 4.0);
-    s.axis_ratio = uniform(0.35, 1.0);
-    s.position_angle = uniform(0, M_PI);
+    s.sersic_index = uniform(rng, 0.5, 4.0);
+    s.axis_ratio = uniform(rng, 0.35, 1.0);
+    s.position_angle = uniform(rng, 0, M_PI);
     add_sersic(truth, s);
-    stack.sources.push_back(s);
+    sources.push_back(s);
   }
   for (int i = 0; i < stars; ++i) {
     TruthSource s;
     s.type = "star";
-    s.x = uniform(2, w - 3);
-    s.y = uniform(2, h - 3);
+    s.x = uniform(rng, 2, w - 3);
+    s.y = uniform(rng, 2, h - 3);
     s.flux = log_uniform(rng, 200.0, 3e6);
     add_star(truth, s);
-    stack.sources.push_back(s);
+    sources.push_back(s);
   }
+}
+
+/// What a detector adds to an exposure (in electrons), each flagged in `mask`: partial bad columns
+/// of garbage values, cosmic-ray tracks, and an edge of 1-4 pixels.
+void add_detector_defects(torch::Tensor& electrons, torch::Tensor& mask, std::mt19937_64& rng) {
+  const int h = static_cast<int>(electrons.size(0)), w = static_cast<int>(electrons.size(1));
+  auto ea = electrons.accessor<double, 2>();
+  auto ma = mask.accessor<std::int32_t, 2>();
+  for (int c = 0; c < std::max(1, w / 256); ++c) {
+    const int x = static_cast<int>(uniform(rng, 0, w)), y0 = static_cast<int>(uniform(rng, 0, h / 2));
+    for (int y = y0; y < h; ++y) {
+      ea[y][x] += 3000 + 500 * uniform(rng, 0, 1);
+      ma[y][x] |= 1 << kBad;
+    }
+  }
+  for (int c = 0; c < std::max(2, h * w / 8000); ++c) {
+    int x = static_cast<int>(uniform(rng, 0, w)), y = static_cast<int>(uniform(rng, 0, h));
+    const int dx = static_cast<int>(uniform(rng, -1, 2)), dy = static_cast<int>(uniform(rng, -1, 2));
+    const int length = 1 + static_cast<int>(uniform(rng, 0, 6));
+    const double charge = uniform(rng, 500, 20000);
+    for (int k = 0; k < length && x >= 0 && x < w && y >= 0 && y < h; ++k, x += dx, y += dy) {
+      ea[y][x] += charge;
+      ma[y][x] |= 1 << kCosmicRay;
+    }
+  }
+  const int edge = 1 + static_cast<int>(uniform(rng, 0, 4));
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      if (y < edge || x < edge || y >= h - edge || x >= w - edge) ma[y][x] |= 1 << kEdge;
+    }
+  }
+}
+
+}  // namespace
+
+SimulatedStack simulate_stack(const SimulationConfig& config) {
+  if (config.exposures < 1) throw Error("simulate: --exposures must be >= 1");
+  if (config.height < 32 || config.width < 32) throw Error("simulate: images must be at least 32 x 32 pixels");
+  const int h = config.height, w = config.width;
+  std::mt19937_64 rng(config.seed);
+
+  SimulatedStack stack;
+  torch::Tensor truth = torch::zeros({h, w}, torch::kFloat64);
+  draw_sources(config, rng, truth, stack.sources);
   stack.truth = truth.to(torch::kFloat32);
   const int target_size = 2 * static_cast<int>(std::ceil(2 * config.target_fwhm_pixels)) + 1;
   stack.target_psf = gaussian_psf(target_size, config.target_fwhm_pixels);
@@ -168,13 +214,15 @@ SimulatedStack simulate_stack(const SimulationConfig& config) {
   auto noise = at::detail::createCPUGenerator(config.seed * 7919 + 17);
   for (int t = 0; t < config.exposures; ++t) {
     SimulatedExposure e;
-    e.fwhm_arcsec = uniform(config.seeing_min_arcsec, config.seeing_max_arcsec);
+    e.fwhm_arcsec = uniform(rng, config.seeing_min_arcsec, config.seeing_max_arcsec);
     const double fwhm = e.fwhm_arcsec / config.pixel_scale_arcsec;
     const int size = std::min(odd_at_most(std::min(h, w) - 2),
                               std::clamp(2 * static_cast<int>(std::lround(3.5 * fwhm)) + 1, 31, 49));
-    e.psf = moffat_psf(size, fwhm, uniform(2.5, 4.5), uniform(0.85, 1.0), uniform(0, M_PI));
-    e.flux_scale = uniform(0.95, 1.05);
-    e.sky = uniform(config.sky_min, config.sky_max);
+    // Drawn angle first: the order in which stacks of a given seed have always been made.
+    const double angle = uniform(rng, 0, M_PI), axis_ratio = uniform(rng, 0.85, 1.0), beta = uniform(rng, 2.5, 4.5);
+    e.psf = moffat_psf(size, fwhm, beta, axis_ratio, angle);
+    e.flux_scale = uniform(rng, 0.95, 1.05);
+    e.sky = uniform(rng, config.sky_min, config.sky_max);
 
     torch::Tensor model = fft_convolve(truth, e.psf.to(torch::kFloat64).unsqueeze(0))[0].clamp_min(0) * e.flux_scale;
     torch::Tensor expected = model + e.sky;
@@ -182,35 +230,7 @@ SimulatedStack simulate_stack(const SimulationConfig& config) {
         torch::poisson(expected, noise) + config.read_noise * torch::randn({h, w}, noise, torch::kFloat64);
     torch::Tensor mask = torch::zeros({h, w}, torch::kInt32);
     saturate(electrons, mask, config.saturation);
-
-    auto ea = electrons.accessor<double, 2>();
-    auto ma = mask.accessor<std::int32_t, 2>();
-    // Bad columns: partial columns of garbage values.
-    for (int c = 0; c < std::max(1, w / 256); ++c) {
-      const int x = static_cast<int>(uniform(0, w)), y0 = static_cast<int>(uniform(0, h / 2));
-      for (int y = y0; y < h; ++y) {
-        ea[y][x] += 3000 + 500 * unit(rng);
-        ma[y][x] |= 1 << kBad;
-      }
-    }
-    // Cosmic rays: short tracks of high charge.
-    for (int c = 0; c < std::max(2, h * w / 8000); ++c) {
-      int x = static_cast<int>(uniform(0, w)), y = static_cast<int>(uniform(0, h));
-      const int dx = static_cast<int>(uniform(-1, 2)), dy = static_cast<int>(uniform(-1, 2));
-      const int length = 1 + static_cast<int>(uniform(0, 6));
-      const double charge = uniform(500, 20000);
-      for (int k = 0; k < length && x >= 0 && x < w && y >= 0 && y < h; ++k, x += dx, y += dy) {
-        ea[y][x] += charge;
-        ma[y][x] |= 1 << kCosmicRay;
-      }
-    }
-    // Detector edge: a border of 1-4 pixels.
-    const int edge = 1 + static_cast<int>(uniform(0, 4));
-    for (int y = 0; y < h; ++y) {
-      for (int x = 0; x < w; ++x) {
-        if (y < edge || x < edge || y >= h - edge || x >= w - edge) ma[y][x] |= 1 << kEdge;
-      }
-    }
+    add_detector_defects(electrons, mask, rng);
     e.image = (electrons - e.sky).to(torch::kFloat32);
     e.variance = (expected + config.read_noise * config.read_noise).to(torch::kFloat32);
     e.mask = mask;

@@ -1,0 +1,242 @@
+// Restart through the executable: exact continuation in a new process, and every way a checkpoint
+// can be unusable (killed writer, truncation, flipped byte, other inputs, other configuration).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "common/error.hpp"
+#include "io/checkpoint_file.hpp"
+#include "io/checkpoint_store.hpp"
+#include "io/fits_file.hpp"
+#include "tests/test_support.hpp"
+
+#ifndef ASTROCLEAR_EXE
+#error "ASTROCLEAR_EXE must name the astroclear executable"
+#endif
+
+namespace astroclear {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::TempDir;
+
+/// Offset and size in the file of a contiguous dataset, from h5dump's storage layout.
+std::pair<long, long> dataset_bytes(const std::string& file, const std::string& dataset) {
+  const CommandResult r = testing::run_command("h5dump -p -H -d " + dataset + " " + file);
+  std::smatch m;
+  const std::regex layout(R"(SIZE (\d+)[^O]*OFFSET (\d+))");
+  if (r.exit_code != 0 || !std::regex_search(r.output, m, layout)) return {-1, -1};
+  return {std::stol(m[2]), std::stol(m[1])};
+}
+
+void flip_byte(const std::string& file, long offset) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(offset);
+  char byte = 0;
+  f.get(byte);
+  f.seekp(offset);
+  f.put(static_cast<char>(byte ^ 0x10));
+}
+
+void truncate_to_half(const std::string& file) { fs::resize_file(file, fs::file_size(file) / 2); }
+
+std::vector<float> latent_of(const std::string& fits) { return io::FitsFile::open(fits).read_image().pixels; }
+
+/// A stack and runs of `astroclear train` on it, each with its own checkpoint folder.
+class Restart : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    stack_ = new TempDir;
+    testing::simulate_into(stack_->path().string(), 5, 64, 64, 3);
+    // The reference: 40 iterations never interrupted.
+    const CommandResult r = run(*stack_ / "straight.fits", 40, *stack_ / "straight.ck", "");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { delete stack_; }
+
+  static CommandResult run(const std::string& output, int iterations, const std::string& checkpoints,
+                           const std::string& extra, const std::string& manifest = "") {
+    return testing::run_command(std::string(ASTROCLEAR_EXE) + " train -m " +
+                                (manifest.empty() ? *stack_ / "stack.toml" : manifest) + " -o " + output + " -n " +
+                                std::to_string(iterations) + " --threads 1 --log-every 10 --checkpoint-dir " +
+                                checkpoints + " " + extra);
+  }
+  CommandResult train(int iterations, const std::string& extra = "") {
+    return run(dir_ / "out.fits", iterations, ck(), extra);
+  }
+  std::string ck() const { return dir_ / "ck"; }
+  std::string ck(int iteration) const {
+    char name[32];
+    std::snprintf(name, sizeof(name), "/checkpoint_%08d.h5", iteration);
+    return ck() + name;
+  }
+  static void expect_in(const CommandResult& r, const std::string& text) {
+    EXPECT_NE(r.output.find(text), std::string::npos) << "expected «" << text << "» in:\n" << r.output;
+  }
+  void expect_equals_straight_run() {
+    EXPECT_EQ(latent_of(dir_ / "out.fits"), latent_of(*stack_ / "straight.fits")) << "latent images differ";
+    const io::Checkpoint mine = io::read_checkpoint_file(ck(40));
+    const io::Checkpoint straight = io::read_checkpoint_file(*stack_ / "straight.ck/checkpoint_00000040.h5");
+    ASSERT_EQ(mine.tensors.size(), straight.tensors.size());
+    for (std::size_t i = 0; i < mine.tensors.size(); ++i) {
+      EXPECT_EQ(mine.tensors[i].value.values, straight.tensors[i].value.values) << mine.tensors[i].name;
+      EXPECT_EQ(mine.tensors[i].exp_avg.values, straight.tensors[i].exp_avg.values) << mine.tensors[i].name;
+      EXPECT_EQ(mine.tensors[i].exp_avg_sq.values, straight.tensors[i].exp_avg_sq.values) << mine.tensors[i].name;
+      EXPECT_EQ(mine.tensors[i].adam_step, 40);
+    }
+    EXPECT_EQ(mine.loss_history, straight.loss_history);
+  }
+
+  static TempDir* stack_;
+  TempDir dir_;
+};
+TempDir* Restart::stack_ = nullptr;
+
+TEST_F(Restart, TwentyPlusTwentyInANewProcessIsBitwiseEqualToForty) {
+  CommandResult r = train(20);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::remove(dir_ / "out.fits");
+  r = train(40, "--resume auto");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "resumed from " + ck(20) + " at iteration 20");
+  expect_in(r, "iterations 21-40 run in this process");
+  expect_equals_straight_run();
+}
+
+TEST_F(Restart, KillDuringTheCheckpointWriteLeavesThePreviousOneToResumeFrom) {
+  CommandResult r = train(40, "--checkpoint-every 10 --test-kill-midway-at 20");
+  ASSERT_EQ(r.exit_code, 128 + 9) << "expected death by SIGKILL\n" << r.output;
+  EXPECT_FALSE(fs::exists(ck(20))) << "a half-written checkpoint took the final name";
+  EXPECT_EQ(io::read_checkpoint_file(ck() + "/latest.h5").iteration, 10);
+  bool temporary_left = false;
+  for (const auto& e : fs::directory_iterator(ck())) temporary_left |= e.path().string().find(".tmp.") != std::string::npos;
+  EXPECT_TRUE(temporary_left) << "the test hook did not stop the write halfway";
+
+  r = train(40, "--checkpoint-every 10 --resume auto");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "left by an interrupted write");
+  expect_in(r, "resumed from " + ck(10) + " at iteration 10");
+  expect_equals_straight_run();
+}
+
+TEST_F(Restart, TruncatedLatestIsReportedAndThePreviousUsed) {
+  ASSERT_EQ(train(30, "--checkpoint-every 10").exit_code, 0);
+  truncate_to_half(ck(30));
+  const CommandResult r = train(40, "--resume auto --overwrite");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "skipping checkpoint " + ck(30) + ": opening the HDF5 file failed");
+  expect_in(r, "resumed from " + ck(20) + " at iteration 20");
+  expect_equals_straight_run();
+}
+
+TEST_F(Restart, FlippedByteInADatasetIsReportedAndThePreviousUsed) {
+  ASSERT_EQ(train(30, "--checkpoint-every 10").exit_code, 0);
+  const auto [offset, size] = dataset_bytes(ck(30), "/parameters/depthwise_weight_1");
+  ASSERT_GT(offset, 0) << "h5dump did not give the dataset's offset";
+  flip_byte(ck(30), offset + size / 2);
+  const CommandResult r = train(40, "--resume auto --overwrite");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, ck(30) + ": dataset /parameters/depthwise_weight_1: checksum");
+  expect_in(r, "the file is corrupt");
+  expect_in(r, "resumed from " + ck(20) + " at iteration 20");
+  expect_equals_straight_run();
+}
+
+TEST_F(Restart, CorruptCheckpointNamedExplicitlyIsRefused) {
+  ASSERT_EQ(train(20).exit_code, 0);
+  const auto [offset, size] = dataset_bytes(ck(20), "/adam/exp_avg_sq/norm_weight_0");
+  ASSERT_GT(offset, 0);
+  flip_byte(ck(20), offset + 1);
+  const CommandResult r = run(dir_ / "other.fits", 40, dir_ / "ck2", "--resume " + ck(20));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  expect_in(r, ck(20) + ": dataset /adam/exp_avg_sq/norm_weight_0: checksum");
+  EXPECT_FALSE(fs::exists(dir_ / "other.fits"));
+}
+
+TEST_F(Restart, CheckpointOfAnotherStackIsRefused) {
+  testing::simulate_into(dir_ / "other", 5, 64, 64, 4);
+  ASSERT_EQ(run(dir_ / "o.fits", 10, dir_ / "other.ck", "", dir_ / "other/stack.toml").exit_code, 0);
+  const CommandResult r = train(20, "--resume " + dir_ / "other.ck/latest.h5");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  expect_in(r, "other.ck/latest.h5 is a checkpoint of other inputs: exposure 0 (");
+  expect_in(r, "has pixel checksum");
+  EXPECT_FALSE(fs::exists(dir_ / "out.fits"));
+}
+
+TEST_F(Restart, CheckpointOfOtherKernelSizesIsRefused) {
+  ASSERT_EQ(train(10).exit_code, 0);
+  fs::remove(dir_ / "out.fits");
+  const CommandResult r = train(20, "--resume auto --kernel-sizes 3,5");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  expect_in(r, "was written with kernel_sizes=[3,5,7]; this run asks for kernel_sizes=[3,5]: an incompatible configuration");
+  EXPECT_FALSE(fs::exists(dir_ / "out.fits"));
+  EXPECT_TRUE(fs::exists(ck(10))) << "a refused resume must leave the checkpoint alone";
+}
+
+TEST_F(Restart, AnotherPrecisionResumesAndIsLogged) {
+  ASSERT_EQ(train(10).exit_code, 0);
+  fs::remove(dir_ / "out.fits");
+  const CommandResult r = train(15, "--resume auto --precision bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "resume: precision was float32, now bf16");
+  expect_in(r, "resumed from " + ck(10) + " at iteration 10");
+  EXPECT_TRUE(fs::exists(ck(15)));
+}
+
+TEST_F(Restart, EarlierCheckpointsAreNotOverwrittenWithoutAsking) {
+  ASSERT_EQ(train(10).exit_code, 0);
+  CommandResult r = run(dir_ / "second.fits", 10, ck(), "");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  expect_in(r, "holds checkpoints of an earlier run");
+  expect_in(r, "pass --resume auto to continue it, or --overwrite to start over");
+  EXPECT_TRUE(fs::exists(ck(10)));
+  r = run(dir_ / "second.fits", 5, ck(), "--overwrite");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(ck(10))) << "--overwrite starts over";
+  EXPECT_TRUE(fs::exists(ck(5)));
+}
+
+TEST_F(Restart, ResumeAutoStartsFreshWithoutCheckpointsAndFinishesAtOnceWhenDone) {
+  CommandResult r = train(20, "--resume auto");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "no usable checkpoint in " + ck() + ", starting fresh");
+  r = train(20, "--resume auto --overwrite");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "resumed from " + ck(20) + " at iteration 20");
+  EXPECT_EQ(r.output.find("iter "), std::string::npos) << "a finished run trained again:\n" << r.output;
+}
+
+TEST_F(Restart, InspectPrintsIterationLossConfigInputsAndRanks) {
+  ASSERT_EQ(train(20).exit_code, 0);
+  const CommandResult r = testing::run_command(std::string(ASTROCLEAR_EXE) + " inspect " + ck());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "checkpoint  " + ck(20));
+  expect_in(r, "iteration   20\n");
+  expect_in(r, "loss        0.");
+  expect_in(r, "ranks       1\n");
+  expect_in(r, "kernel_sizes=[3,5,7] huber_delta=1 learning_rate=0.01");
+  expect_in(r, "inputs      5 exposures of 64x64 px");
+  expect_in(r, "exp_004.fits  psf ");
+}
+
+TEST_F(Restart, H5dumpListsTheDocumentedLayout) {
+  ASSERT_EQ(train(5).exit_code, 0);
+  const CommandResult r = testing::run_command("h5dump -H " + ck() + "/latest.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"ATTRIBUTE \"format\"", "ATTRIBUTE \"format_version\"", "ATTRIBUTE \"iteration\"",
+                           "ATTRIBUTE \"ranks\"", "ATTRIBUTE \"checksum\"", "GROUP \"config\"",
+                           "ATTRIBUTE \"kernel_sizes\"", "GROUP \"inputs\"", "DATASET \"files\"",
+                           "DATASET \"checksums\"", "DATASET \"loss_history\"", "DATASET \"latent\"",
+                           "GROUP \"parameters\"", "DATASET \"depthwise_weight_2\"", "DATASET \"pointwise_bias\"",
+                           "GROUP \"adam\"", "GROUP \"exp_avg\"", "GROUP \"exp_avg_sq\"",
+                           "DATASPACE  SIMPLE { ( 5, 1, 7, 7 ) / ( 5, 1, 7, 7 ) }",
+                           "DATASPACE  SIMPLE { ( 64, 64 ) / ( 64, 64 ) }"}) {
+    expect_in(r, name);
+  }
+}
+
+}  // namespace
+}  // namespace astroclear
