@@ -164,9 +164,14 @@ void draw_sources(const SimulationConfig& config, std::mt19937_64& rng, torch::T
   }
 }
 
+/// A standard normal draw.
+double gaussian(std::mt19937_64& rng) { return std::normal_distribution<double>(0.0, 1.0)(rng); }
+
 /// What a detector adds to an exposure (in electrons), each flagged in `mask`: partial bad columns
-/// of garbage values, cosmic-ray tracks, and an edge of 1-4 pixels.
-void add_detector_defects(torch::Tensor& electrons, torch::Tensor& mask, std::mt19937_64& rng) {
+/// of garbage values, cosmic-ray tracks, and an edge of 1-4 pixels. A fraction `unmasked_cr` of
+/// the tracks, decided by `errors`, stays unflagged; returns how many.
+int add_detector_defects(torch::Tensor& electrons, torch::Tensor& mask, std::mt19937_64& rng, double unmasked_cr,
+                         std::mt19937_64& errors) {
   const int h = static_cast<int>(electrons.size(0)), w = static_cast<int>(electrons.size(1));
   auto ea = electrons.accessor<double, 2>();
   auto ma = mask.accessor<std::int32_t, 2>();
@@ -177,14 +182,17 @@ void add_detector_defects(torch::Tensor& electrons, torch::Tensor& mask, std::mt
       ma[y][x] |= 1 << kBad;
     }
   }
+  int unmasked = 0;
   for (int c = 0; c < std::max(2, h * w / 8000); ++c) {
     int x = static_cast<int>(uniform(rng, 0, w)), y = static_cast<int>(uniform(rng, 0, h));
     const int dx = static_cast<int>(uniform(rng, -1, 2)), dy = static_cast<int>(uniform(rng, -1, 2));
     const int length = 1 + static_cast<int>(uniform(rng, 0, 6));
     const double charge = uniform(rng, 500, 20000);
+    const bool flagged = !(unmasked_cr > 0 && uniform(errors, 0, 1) < unmasked_cr);
+    unmasked += flagged ? 0 : 1;
     for (int k = 0; k < length && x >= 0 && x < w && y >= 0 && y < h; ++k, x += dx, y += dy) {
       ea[y][x] += charge;
-      ma[y][x] |= 1 << kCosmicRay;
+      if (flagged) ma[y][x] |= 1 << kCosmicRay;
     }
   }
   const int edge = 1 + static_cast<int>(uniform(rng, 0, 4));
@@ -193,15 +201,47 @@ void add_detector_defects(torch::Tensor& electrons, torch::Tensor& mask, std::mt
       if (y < edge || x < edge || y >= h - edge || x >= w - edge) ma[y][x] |= 1 << kEdge;
     }
   }
+  return unmasked;
+}
+
+/// The Moffat parameters of a PSF model with the errors of Note [simulated errors].
+struct MoffatShape {
+  double fwhm, beta, axis_ratio, angle;
+};
+
+MoffatShape with_model_error(const MoffatShape& truth, double psf_error, std::mt19937_64& errors) {
+  if (psf_error <= 0) return truth;
+  MoffatShape model = truth;
+  model.fwhm *= 1 + psf_error * gaussian(errors);
+  model.beta *= 1 + psf_error * gaussian(errors);
+  model.axis_ratio = std::clamp(1 - ((1 - truth.axis_ratio) + psf_error * gaussian(errors)), 0.5, 1.0);
+  model.angle += psf_error * M_PI * gaussian(errors);
+  model.fwhm = std::max(model.fwhm, 0.5);
+  model.beta = std::max(model.beta, 1.1);
+  return model;
 }
 
 }  // namespace
 
+void SimulationConfig::validate() const {
+  if (exposures < 1) throw Error("simulate: --exposures must be >= 1, got " + std::to_string(exposures));
+  if (height < 32 || width < 32) throw Error("simulate: images must be at least 32 x 32 pixels");
+  if (!(psf_error >= 0 && psf_error <= 0.5)) {
+    throw Error("simulate: --psf-error must be in [0, 0.5] (a fraction), got " + std::to_string(psf_error));
+  }
+  if (!(unmasked_cr >= 0 && unmasked_cr <= 1)) {
+    throw Error("simulate: --unmasked-cr must be in [0, 1] (a fraction), got " + std::to_string(unmasked_cr));
+  }
+  if (!(sky_residual >= 0 && sky_residual <= 100)) {
+    throw Error("simulate: --sky-residual must be in [0, 100] (sky sigmas), got " + std::to_string(sky_residual));
+  }
+}
+
 SimulatedStack simulate_stack(const SimulationConfig& config) {
-  if (config.exposures < 1) throw Error("simulate: --exposures must be >= 1");
-  if (config.height < 32 || config.width < 32) throw Error("simulate: images must be at least 32 x 32 pixels");
+  config.validate();
   const int h = config.height, w = config.width;
   std::mt19937_64 rng(config.seed);
+  std::mt19937_64 errors(config.seed * 0x9E3779B97F4A7C15ULL + 0x5EED);  // Note [simulated errors]
 
   SimulatedStack stack;
   torch::Tensor truth = torch::zeros({h, w}, torch::kFloat64);
@@ -219,19 +259,29 @@ SimulatedStack simulate_stack(const SimulationConfig& config) {
     const int size = std::min(odd_at_most(std::min(h, w) - 2),
                               std::clamp(2 * static_cast<int>(std::lround(3.5 * fwhm)) + 1, 31, 49));
     // Drawn angle first: the order in which stacks of a given seed have always been made.
-    const double angle = uniform(rng, 0, M_PI), axis_ratio = uniform(rng, 0.85, 1.0), beta = uniform(rng, 2.5, 4.5);
-    e.psf = moffat_psf(size, fwhm, beta, axis_ratio, angle);
+    MoffatShape shape{fwhm, 0, 0, 0};
+    shape.angle = uniform(rng, 0, M_PI);
+    shape.axis_ratio = uniform(rng, 0.85, 1.0);
+    shape.beta = uniform(rng, 2.5, 4.5);
+    const torch::Tensor psf = moffat_psf(size, shape.fwhm, shape.beta, shape.axis_ratio, shape.angle);
+    const MoffatShape written = with_model_error(shape, config.psf_error, errors);
+    e.psf = config.psf_error > 0 ? moffat_psf(size, written.fwhm, written.beta, written.axis_ratio, written.angle) : psf;
+    e.model_fwhm_arcsec = config.psf_error > 0 ? written.fwhm * config.pixel_scale_arcsec : e.fwhm_arcsec;
     e.flux_scale = uniform(rng, 0.95, 1.05);
     e.sky = uniform(rng, config.sky_min, config.sky_max);
 
-    torch::Tensor model = fft_convolve(truth, e.psf.to(torch::kFloat64).unsqueeze(0))[0].clamp_min(0) * e.flux_scale;
+    torch::Tensor model = fft_convolve(truth, psf.to(torch::kFloat64).unsqueeze(0))[0].clamp_min(0) * e.flux_scale;
     torch::Tensor expected = model + e.sky;
     torch::Tensor electrons =
         torch::poisson(expected, noise) + config.read_noise * torch::randn({h, w}, noise, torch::kFloat64);
     torch::Tensor mask = torch::zeros({h, w}, torch::kInt32);
     saturate(electrons, mask, config.saturation);
-    add_detector_defects(electrons, mask, rng);
-    e.image = (electrons - e.sky).to(torch::kFloat32);
+    e.unmasked_cosmic_rays = add_detector_defects(electrons, mask, rng, config.unmasked_cr, errors);
+    if (config.sky_residual > 0) {
+      const double sky_sigma = std::sqrt(e.sky + config.read_noise * config.read_noise);
+      e.sky_residual = config.sky_residual * gaussian(errors) * sky_sigma;
+    }
+    e.image = (electrons - e.sky + e.sky_residual).to(torch::kFloat32);
     e.variance = (expected + config.read_noise * config.read_noise).to(torch::kFloat32);
     e.mask = mask;
     stack.exposures.push_back(std::move(e));

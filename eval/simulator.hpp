@@ -25,7 +25,23 @@ struct SimulationConfig {
   double sky_min = 300.0;           ///< electrons per pixel, before sky subtraction
   double sky_max = 600.0;
   double saturation = 40000.0;      ///< electrons per pixel, sky included
+  // The errors of real data (Note [simulated errors]); all 0: the model is exact.
+  double psf_error = 0.0;     ///< rms relative error of each written PSF's FWHM and beta (and see the Note)
+  double unmasked_cr = 0.0;   ///< fraction of cosmic-ray tracks left out of the mask
+  double sky_residual = 0.0;  ///< rms of a per-exposure constant left in the image, in sky sigmas
+
+  /// Throws Error naming the option when a setting is out of range.
+  void validate() const;
 };
+
+// Note [simulated errors]: simulate can make the model of a stack wrong the ways real data is.
+// The PSF written for an exposure is not the one that made it: its FWHM and Moffat beta are
+// multiplied by (1 + psf_error g), its ellipticity 1 - q is moved by psf_error g (q kept in
+// [0.5, 1]) and its angle by psf_error pi g, with g an independent N(0, 1) draw each. A fraction
+// unmasked_cr of the cosmic-ray tracks is not flagged CR. A constant sky_residual g sky_sigma is
+// left in each sky-subtracted image (sky_sigma: the sky's own noise, sqrt(sky + read_noise^2)).
+// The truth files do not change. These draws come from a generator of their own, so a seed gives
+// the same sky, noise and defects with or without errors.
 
 /// A source of the truth image (pixel coordinates 0-indexed, flux in calibrated electrons).
 struct TruthSource {
@@ -42,7 +58,10 @@ struct SimulatedExposure {
   torch::Tensor psf;       ///< (k, k) float, sum 1
   double flux_scale = 1.0; ///< image = flux_scale * calibrated image
   double sky = 0.0;
-  double fwhm_arcsec = 0.0;
+  double fwhm_arcsec = 0.0;   ///< of the PSF that made the image
+  double model_fwhm_arcsec = 0.0;  ///< of the PSF written (psf): differs with psf_error
+  double sky_residual = 0.0;  ///< electrons left in the sky-subtracted image
+  int unmasked_cosmic_rays = 0;
 };
 
 struct SimulatedStack {

@@ -125,11 +125,17 @@ Command add_simulate_command(CLI::App& app) {
   command->add_option("--seed", c.seed, "random seed");
   command->add_option("--seeing-min", c.seeing_min_arcsec, "smallest PSF FWHM (arcsec)");
   command->add_option("--seeing-max", c.seeing_max_arcsec, "largest PSF FWHM (arcsec)");
+  command->add_option("--psf-error", c.psf_error,
+                      "errors of the written PSF models: rms fraction of FWHM and beta (also ellipticity, angle)");
+  command->add_option("--unmasked-cr", c.unmasked_cr, "fraction of cosmic-ray tracks left out of the mask");
+  command->add_option("--sky-residual", c.sky_residual,
+                      "rms of a constant left in each sky-subtracted exposure, in units of its sky noise");
   command->add_flag("--overwrite", options->overwrite, "replace a stack already in the folder");
   return {command, [options](const mpi::MpiEnvironment& env) { return run_simulate(*options, env); }};
 }
 
 void write_simulated_stack(const SimulateOptions& o) {
+  o.config.validate();  // before anything is created
   const fs::path dir(o.output_dir);
   fs::create_directories(dir);
   const fs::path manifest = dir / "stack.toml";
@@ -149,6 +155,10 @@ void write_simulated_stack(const SimulateOptions& o) {
       f.write_key("EXPID", static_cast<long long>(t), "exposure number");
       f.write_key("SEEING", e.fwhm_arcsec, "PSF FWHM (arcsec)");
       f.write_key("SKYLEVEL", e.sky, "subtracted sky (electrons/pixel)");
+      if (o.config.sky_residual > 0) f.write_key("SKYRESID", e.sky_residual, "sky left in the image (electrons/pixel)");
+      if (o.config.unmasked_cr > 0) {
+        f.write_key("CRUNMASK", static_cast<long long>(e.unmasked_cosmic_rays), "cosmic-ray tracks not flagged CR");
+      }
       f.write_image(to_image(e.image), "IMAGE");
       write_wcs(f, o);
       f.write_key("BUNIT", std::string("electron"), "");
@@ -163,7 +173,11 @@ void write_simulated_stack(const SimulateOptions& o) {
     });
     files.fits(numbered("psf", t), [&](io::FitsFile& p) {
       p.write_image(to_image(e.psf));
-      p.write_key("FWHM", e.fwhm_arcsec / o.config.pixel_scale_arcsec, "PSF FWHM (pixels)");
+      p.write_key("FWHM", e.model_fwhm_arcsec / o.config.pixel_scale_arcsec, "PSF FWHM (pixels)");
+      if (o.config.psf_error > 0) {
+        p.write_key("TRUEFWHM", e.fwhm_arcsec / o.config.pixel_scale_arcsec, "FWHM of the PSF that made the image (px)");
+        p.write_key("PSFERR", o.config.psf_error, "simulate --psf-error: this PSF is a model with errors");
+      }
     });
     spec.exposures.push_back({numbered("exp", t), "", "", "", "", numbered("psf", t), std::nullopt});
   }

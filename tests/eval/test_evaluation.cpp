@@ -206,5 +206,48 @@ TEST(Simulator, PsfsAreNormalisedAndOdd) {
   EXPECT_NEAR(at_half / peak, 0.5, 0.06);
 }
 
+// Note [simulated errors]: the errors change the written PSFs, the CR flags and a constant in each
+// image, and nothing else: the sky, the noise and the defects of a seed stay what they were.
+TEST(Simulator, ErrorsOfRealDataLeaveTheSkyAndNoiseOfTheSeed) {
+  SimulationConfig exact;
+  exact.exposures = 4;
+  exact.height = exact.width = 96;
+  exact.seed = 21;
+  SimulationConfig wrong = exact;
+  wrong.psf_error = 0.04;
+  wrong.unmasked_cr = 1.0;
+  wrong.sky_residual = 0.5;
+  const SimulatedStack a = simulate_stack(exact), b = simulate_stack(wrong);
+  ASSERT_EQ(a.exposures.size(), b.exposures.size());
+  EXPECT_TRUE(torch::equal(a.truth, b.truth));
+  const std::int32_t cr = 1 << 3;  // mask_bit_names()[3] == "CR"
+  ASSERT_EQ(mask_bit_names()[3], "CR");
+  double fwhm_error = 0;
+  for (std::size_t t = 0; t < a.exposures.size(); ++t) {
+    const SimulatedExposure &e = a.exposures[t], &f = b.exposures[t];
+    // The same noise and sources, plus one constant: the sky left in.
+    EXPECT_NEAR((f.image - e.image - f.sky_residual).abs().max().item<double>(), 0.0, 1e-2);
+    EXPECT_NE(f.sky_residual, 0.0);
+    EXPECT_LT(std::abs(f.sky_residual), 5 * 0.5 * std::sqrt(f.sky + 25.0));
+    EXPECT_TRUE(torch::equal(e.variance, f.variance));
+    // Every cosmic ray unflagged, every other flag as it was.
+    EXPECT_GT((e.mask.bitwise_and(cr) != 0).sum().item<int>(), 0);
+    EXPECT_EQ((f.mask.bitwise_and(cr) != 0).sum().item<int>(), 0);
+    EXPECT_TRUE(torch::equal(e.mask.bitwise_and(~cr), f.mask.bitwise_and(~cr)));
+    EXPECT_GT(f.unmasked_cosmic_rays, 0);
+    // The written PSF is a model with errors; the exact run writes the true one.
+    EXPECT_EQ(e.model_fwhm_arcsec, e.fwhm_arcsec);
+    EXPECT_EQ(f.fwhm_arcsec, e.fwhm_arcsec);
+    EXPECT_FALSE(torch::allclose(e.psf, f.psf));
+    EXPECT_NEAR(f.psf.sum().item<double>(), 1.0, 1e-5);
+    fwhm_error = std::max(fwhm_error, std::abs(f.model_fwhm_arcsec / f.fwhm_arcsec - 1));
+  }
+  EXPECT_GT(fwhm_error, 0.0);
+  EXPECT_LT(fwhm_error, 0.2);  // 5 sigma of a 4% error
+  SimulationConfig bad = exact;
+  bad.unmasked_cr = 1.5;
+  EXPECT_THROW(simulate_stack(bad), Error);
+}
+
 }  // namespace
 }  // namespace astroclear
