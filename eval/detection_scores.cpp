@@ -83,6 +83,38 @@ std::vector<int> match_sources(const std::vector<io::TruthEntry>& truth, const s
   return match;
 }
 
+SweepPoint count_detections(const std::vector<io::TruthEntry>& truth, const std::vector<bool>& detectable,
+                            const std::vector<io::Detection>& detections, const ScoringSettings& s) {
+  if (detectable.size() != truth.size()) throw Error("count_detections: one detectable flag per truth entry needed");
+  SweepPoint point;
+  const std::vector<int> match = match_sources(truth, detections, s.match_radius);
+  std::vector<bool> matched_detection(detections.size(), false);
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    if (match[i] >= 0) matched_detection[match[i]] = true;
+    if (!inside(truth[i], s) || !detectable[i]) continue;
+    ++point.detectable;
+    point.found += match[i] >= 0;
+  }
+  for (std::size_t j = 0; j < detections.size(); ++j) {
+    if (!inside(detections[j], s)) continue;
+    ++point.detections;
+    point.false_detections += !matched_detection[j];
+  }
+  return point;
+}
+
+double completeness_at_false_fraction(const std::vector<SweepPoint>& sweep, double false_fraction) {
+  for (std::size_t k = 0; k < sweep.size(); ++k) {
+    const double f = sweep[k].false_fraction();
+    if (f > false_fraction) continue;
+    if (k == 0) return sweep[0].completeness();
+    const double f0 = sweep[k - 1].false_fraction(), c0 = sweep[k - 1].completeness(), c = sweep[k].completeness();
+    const double t = (f0 - false_fraction) / (f0 - f);  // f0 > false_fraction >= f
+    return c0 + t * (c - c0);
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
 DetectionScores score_detections(const std::vector<io::TruthEntry>& truth, const std::vector<bool>& detectable,
                                  const std::vector<io::Detection>& detections,
                                  const std::vector<io::Detection>& measured_on_truth, const ScoringSettings& s) {

@@ -60,4 +60,34 @@ DetectionScores score_detections(const std::vector<io::TruthEntry>& truth, const
                                  const std::vector<io::Detection>& detections,
                                  const std::vector<io::Detection>& measured_on_truth, const ScoringSettings& settings);
 
+// Note [threshold sweep]: one detection threshold decides which of two restorations looks more
+// complete: a noisier image finds more true sources and more false ones at the same threshold.
+// So evaluate also detects at a series of thresholds and scores every point against one fixed
+// set of detectable sources (those the noiseless truth image shows at the lowest threshold of
+// the series), which gives each image a curve of completeness against false-detection fraction.
+// Two images are then compared at equal purity: completeness_at_false_fraction reads each curve
+// at the false fraction of a reference image, interpolating linearly between the two thresholds
+// around it.
+
+/// Detections of one image at one threshold (Note [threshold sweep]).
+struct SweepPoint {
+  double threshold = 0;      ///< absolute, image units
+  int detections = 0;        ///< in the scored region
+  int found = 0;             ///< detectable sources matched
+  int false_detections = 0;  ///< detections matched to no truth source
+  int detectable = 0;        ///< the fixed set the completeness counts against
+  double completeness() const { return detectable > 0 ? static_cast<double>(found) / detectable : 0.0; }
+  double false_fraction() const { return detections > 0 ? static_cast<double>(false_detections) / detections : 0.0; }
+};
+
+/// The counts of a SweepPoint for `detections` (threshold left 0 for the caller).
+SweepPoint count_detections(const std::vector<io::TruthEntry>& truth, const std::vector<bool>& detectable,
+                            const std::vector<io::Detection>& detections, const ScoringSettings& settings);
+
+/// The completeness of a sweep (points by ascending threshold) at false-detection fraction
+/// `false_fraction`: that of the lowest threshold whose false fraction is at most that, linearly
+/// interpolated in false fraction towards the threshold below it. NaN when no point of the sweep
+/// is that pure.
+double completeness_at_false_fraction(const std::vector<SweepPoint>& sweep, double false_fraction);
+
 }  // namespace astroclear

@@ -57,6 +57,22 @@ struct Evaluated {
   bool reconvolved = false;
   DetectionScores scores;
   ImageMetrics metrics;
+  std::vector<SweepPoint> sweep;             ///< by ascending threshold (Note [threshold sweep])
+  double at_reference_purity = std::nan("");  ///< completeness at the reference's false fraction
+};
+
+/// How every image is scored: the detection setup, the scoring rules, the sweep.
+struct Setup {
+  Truth truth;
+  io::SourceExtractorSettings detection;
+  ScoringSettings scoring;
+  double softening = 0;             ///< of the asinh stretch of the image metrics
+  double sweep_unit = 0;            ///< the sweep's thresholds are multiples of this (the coadd noise)
+  std::vector<double> sweep;        ///< absolute thresholds, ascending; empty: no sweep
+  std::string work;                 ///< SExtractor's folder
+  std::string truth_fits;           ///< the noiseless truth image there
+  std::vector<bool> detectable;     ///< at the detection threshold
+  std::vector<bool> sweep_detectable;  ///< at the sweep's lowest threshold
 };
 
 std::string write_single_hdu(const std::string& path, const torch::Tensor& image) {
@@ -134,7 +150,8 @@ void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
 }
 
 /// One JSON object per image, written whole or not at all.
-void write_json(const std::string& path, const std::vector<Evaluated>& all, double threshold) {
+void write_json(const std::string& path, const std::vector<Evaluated>& all, double threshold,
+                const Evaluated& reference) {
   std::vector<io::JsonObject> rows;
   for (const auto& e : all) {
     const auto& s = e.scores;
@@ -162,6 +179,17 @@ void write_json(const std::string& path, const std::vector<Evaluated>& all, doub
     io::JsonObject bins = io::JsonObject::array();
     for (const auto& bin : s.bins) bins.push_back({bin.bright, bin.sources, bin.found});
     row["completeness_by_magnitude"] = bins;
+    io::JsonObject sweep = io::JsonObject::array();
+    for (const SweepPoint& p : e.sweep) {
+      sweep.push_back({{"threshold", p.threshold}, {"detections", p.detections}, {"found", p.found},
+                       {"false_detections", p.false_detections}, {"completeness", p.completeness()},
+                       {"false_fraction", p.false_fraction()}});
+    }
+    row["sweep"] = sweep;
+    row["sweep_detectable"] = e.sweep.empty() ? 0 : e.sweep.front().detectable;
+    row["purity_reference"] = reference.path;
+    row["reference_false_fraction"] = reference.scores.false_fraction;
+    row["completeness_at_reference_purity"] = e.at_reference_purity;
     rows.push_back(std::move(row));
   }
   io::write_json_lines(path, rows);
@@ -177,6 +205,111 @@ std::string make_work_dir(const std::string& keep) {
   std::string pattern = (fs::temp_directory_path() / "astroclear-evaluate-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) throw Error("cannot create a temporary folder " + pattern);
   return pattern;
+}
+
+
+/// Collective of nothing; rank 0. Reads the truth and sets the detection threshold, the scoring
+/// rules and the sweep's thresholds from the options, refusing what cannot work.
+Setup make_setup(const EvaluateOptions& options) {
+  Setup setup;
+  io::SourceExtractorSettings& settings = setup.detection;
+  // Before any work, so that a missing SExtractor is said at once.
+  settings.executable = io::find_source_extractor(options.sextractor);
+  setup.truth = read_truth(options.truth_dir);
+  const Truth& truth = setup.truth;
+  settings.min_area = options.min_area;
+  settings.filter_fwhm = truth.target_fwhm;
+  settings.aperture_diameter = options.aperture > 0 ? options.aperture : 4 * truth.target_fwhm;
+  if (options.threshold > 0) {
+    settings.threshold = options.threshold;
+  } else if (truth.coadd_noise > 0) {
+    settings.threshold = options.threshold_sigma * truth.coadd_noise;
+  } else {
+    throw Error(options.truth_dir + "/truth.fits: no NOISECOA keyword (coadd noise) to set the threshold from; "
+                "pass --threshold in the image's flux units");
+  }
+  ScoringSettings& scoring = setup.scoring;
+  scoring.border = options.border;
+  scoring.match_radius = options.match_radius > 0 ? options.match_radius : truth.target_fwhm;
+  scoring.height = truth.image.size(0);
+  scoring.width = truth.image.size(1);
+  const double peak = truth.target_psf.max().item<double>();
+  scoring.photometry_flux = options.photometry_flux > 0 ? options.photometry_flux : 20 * settings.threshold / peak;
+  setup.softening = truth.coadd_noise > 0 ? truth.coadd_noise : settings.threshold;
+  setup.sweep_unit = truth.coadd_noise > 0 ? truth.coadd_noise : settings.threshold / options.threshold_sigma;
+  for (double factor : options.sweep) setup.sweep.push_back(factor * setup.sweep_unit);
+  std::sort(setup.sweep.begin(), setup.sweep.end());
+  return setup;
+}
+
+/// The truth sources the noiseless truth image shows at `threshold` with the same setup.
+std::vector<bool> detectable_at(const Setup& setup, double threshold, const std::string& name) {
+  io::SourceExtractorSettings settings = setup.detection;
+  settings.threshold = threshold;
+  const auto found = io::extract_sources(setup.truth_fits, "", settings, setup.work, name);
+  const std::vector<int> match = match_sources(setup.truth.catalog, found, setup.scoring.match_radius);
+  std::vector<bool> detectable(match.size());
+  for (std::size_t i = 0; i < match.size(); ++i) detectable[i] = match[i] >= 0;
+  return detectable;
+}
+
+/// Scores the k-th image: detections, photometry and metrics at the threshold, and the sweep.
+Evaluated evaluate_image(const EvaluateOptions& options, const Setup& setup, const std::string& path, std::size_t k) {
+  Evaluated e;
+  e.path = path;
+  const torch::Tensor image = prepared_image(options, setup.truth, e);
+  e.label = label_for(e);
+  const std::string stem = "image_" + std::to_string(k);
+  const std::string fits = write_single_hdu(setup.work + "/" + stem + ".fits", image);
+  const auto detections = io::extract_sources(fits, "", setup.detection, setup.work, stem);
+  const auto on_truth = io::extract_sources(fits, setup.truth_fits, setup.detection, setup.work, stem + "_on_truth");
+  e.scores = score_detections(setup.truth.catalog, setup.detectable, detections, on_truth, setup.scoring);
+  e.metrics = image_metrics(image, setup.truth.image, setup.softening, options.border);
+  for (std::size_t s = 0; s < setup.sweep.size(); ++s) {
+    io::SourceExtractorSettings settings = setup.detection;
+    settings.threshold = setup.sweep[s];
+    const auto found = io::extract_sources(fits, "", settings, setup.work, stem + "_sweep_" + std::to_string(s));
+    SweepPoint point = count_detections(setup.truth.catalog, setup.sweep_detectable, found, setup.scoring);
+    point.threshold = setup.sweep[s];
+    e.sweep.push_back(point);
+  }
+  spdlog::info("{}: {} detections, completeness {:.3f}, false fraction {:.3f}", e.path, e.scores.detections,
+               e.scores.completeness, e.scores.false_fraction);
+  return e;
+}
+
+/// The image whose false-detection fraction the others are read at: --purity-reference, else the
+/// first of --compare, else the first image.
+std::size_t purity_reference(const EvaluateOptions& options, const std::vector<std::string>& paths) {
+  const std::string wanted = !options.purity_reference.empty() ? options.purity_reference
+                             : !options.compare.empty()         ? options.compare.front()
+                                                                : paths.front();
+  for (std::size_t k = 0; k < paths.size(); ++k) {
+    if (paths[k] == wanted) return k;
+  }
+  throw Error("--purity-reference: " + wanted + " is not one of the images evaluated");
+}
+
+void print_sweep(const std::vector<Evaluated>& all, const Setup& setup, const Evaluated& reference) {
+  if (setup.sweep.empty()) return;
+  const int first = 34, column = 17;
+  std::printf("threshold sweep: completeness (of the %d sources detectable at the lowest threshold) / false fraction\n",
+              all.front().sweep.front().detectable);
+  for (std::size_t s = 0; s < setup.sweep.size(); ++s) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "  %5.2f x noise (%.4g)", setup.sweep[s] / setup.sweep_unit, setup.sweep[s]);
+    std::printf("%-*s", first, name);
+    for (const auto& e : all) {
+      std::printf("%*s", column, (fixed(e.sweep[s].completeness(), 3) + "/" + fixed(e.sweep[s].false_fraction(), 3)).c_str());
+    }
+    std::printf("\n");
+  }
+  char name[96];
+  std::snprintf(name, sizeof(name), "completeness at %.3f false (%s)", reference.scores.false_fraction,
+                reference.label.c_str());
+  std::printf("%-*s", first, name);
+  for (const auto& e : all) std::printf("%*s", column, fixed(e.at_reference_purity, 3).c_str());
+  std::printf("\n");
 }
 
 }  // namespace
@@ -198,6 +331,12 @@ Command add_evaluate_command(CLI::App& app) {
   command->add_option("--match-radius", o.match_radius, "pixels (default: target FWHM)");
   command->add_option("--aperture", o.aperture, "photometry aperture diameter, pixels (default: 4 x target FWHM)");
   command->add_option("--photometry-flux", o.photometry_flux, "photometry of matched sources brighter than this");
+  command->add_option("--sweep", o.sweep, "thresholds of the sweep, in units of the coadd noise (Note [threshold sweep])")
+      ->delimiter(',');
+  command->add_flag_callback("--no-sweep", [options] { options->sweep.clear(); }, "detect at the one threshold only");
+  command->add_option("--purity-reference", o.purity_reference,
+                      "the image whose false-detection fraction the others' completeness is read at (default: the "
+                      "first of --compare, else the first image)");
   command->add_option("--json", o.json, "also write one JSON object per image to this file");
   command->add_flag("--overwrite", o.overwrite, "replace an existing --json file");
   command->add_option("--sextractor", o.sextractor, "SExtractor executable (default: source-extractor or sex on PATH)");
@@ -212,74 +351,45 @@ int run_evaluate(const EvaluateOptions& options) {
   for (const auto& p : paths) {
     if (!fs::exists(p)) throw Error(p + ": no such file");
   }
-  if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
-  io::SourceExtractorSettings settings;
-  // Before any work, so that a missing SExtractor is said at once.
-  settings.executable = io::find_source_extractor(options.sextractor);
-  const Truth truth = read_truth(options.truth_dir);
-
-  settings.min_area = options.min_area;
-  settings.filter_fwhm = truth.target_fwhm;
-  settings.aperture_diameter = options.aperture > 0 ? options.aperture : 4 * truth.target_fwhm;
-  if (options.threshold > 0) {
-    settings.threshold = options.threshold;
-  } else if (truth.coadd_noise > 0) {
-    settings.threshold = options.threshold_sigma * truth.coadd_noise;
-  } else {
-    throw Error(options.truth_dir + "/truth.fits: no NOISECOA keyword (coadd noise) to set the threshold from; "
-                "pass --threshold in the image's flux units");
+  for (double factor : options.sweep) {
+    if (!(factor > 0) || !std::isfinite(factor)) {
+      throw Error("--sweep: every threshold must be a finite multiple > 0 of the coadd noise, got " + std::to_string(factor));
+    }
   }
-  ScoringSettings scoring;
-  scoring.border = options.border;
-  scoring.match_radius = options.match_radius > 0 ? options.match_radius : truth.target_fwhm;
-  scoring.height = truth.image.size(0);
-  scoring.width = truth.image.size(1);
-  const double peak = truth.target_psf.max().item<double>();
-  scoring.photometry_flux = options.photometry_flux > 0 ? options.photometry_flux : 20 * settings.threshold / peak;
-  const double softening = truth.coadd_noise > 0 ? truth.coadd_noise : settings.threshold;
-
-  const std::string work = make_work_dir(options.keep_dir);
+  const std::size_t reference = purity_reference(options, paths);
+  if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
+  Setup setup = make_setup(options);
+  setup.work = make_work_dir(options.keep_dir);
   struct Cleanup {
     std::string dir;
     ~Cleanup() {
       if (!dir.empty()) io::remove_tree(dir);
     }
-  } cleanup{options.keep_dir.empty() ? work : ""};
+  } cleanup{options.keep_dir.empty() ? setup.work : ""};
 
   // What a perfect restoration would detect: the same setup on the noiseless truth image.
-  const std::string truth_fits = write_single_hdu(work + "/truth.fits", truth.image);
-  const auto truth_detections = io::extract_sources(truth_fits, "", settings, work, "truth");
-  const std::vector<int> truth_match = match_sources(truth.catalog, truth_detections, scoring.match_radius);
-  std::vector<bool> detectable(truth.catalog.size());
-  for (std::size_t i = 0; i < detectable.size(); ++i) detectable[i] = truth_match[i] >= 0;
+  setup.truth_fits = write_single_hdu(setup.work + "/truth.fits", setup.truth.image);
+  setup.detectable = detectable_at(setup, setup.detection.threshold, "truth");
+  if (!setup.sweep.empty()) setup.sweep_detectable = detectable_at(setup, setup.sweep.front(), "truth_sweep");
 
   std::vector<Evaluated> all;
-  for (std::size_t k = 0; k < paths.size(); ++k) {
-    Evaluated e;
-    e.path = paths[k];
-    const torch::Tensor image = prepared_image(options, truth, e);
-    e.label = label_for(e);
-    const std::string stem = "image_" + std::to_string(k);
-    const std::string fits = write_single_hdu(work + "/" + stem + ".fits", image);
-    const auto detections = io::extract_sources(fits, "", settings, work, stem);
-    const auto on_truth = io::extract_sources(fits, truth_fits, settings, work, stem + "_on_truth");
-    e.scores = score_detections(truth.catalog, detectable, detections, on_truth, scoring);
-    e.metrics = image_metrics(image, truth.image, softening, options.border);
-    spdlog::info("{}: {} detections, completeness {:.3f}, false fraction {:.3f}", e.path, e.scores.detections,
-                 e.scores.completeness, e.scores.false_fraction);
-    all.push_back(std::move(e));
+  for (std::size_t k = 0; k < paths.size(); ++k) all.push_back(evaluate_image(options, setup, paths[k], k));
+  for (Evaluated& e : all) {
+    if (!e.sweep.empty()) e.at_reference_purity = completeness_at_false_fraction(e.sweep, all[reference].scores.false_fraction);
   }
+  const io::SourceExtractorSettings& settings = setup.detection;
   std::printf("truth %s: %d sources inside a %d px border, %d detectable in the noiseless truth image\n",
               options.truth_dir.c_str(), all.front().scores.truth_sources, options.border, all.front().scores.detectable);
   std::printf("SExtractor: absolute threshold %.4g (%s), %d px minimum area, Gaussian filter FWHM %.2f px, "
               "aperture %.1f px, match radius %.1f px, photometry of sources brighter than %.4g\n",
               settings.threshold,
               options.threshold > 0 ? "--threshold" : (fixed(options.threshold_sigma, 2) + " x coadd noise " +
-                                                       fixed(truth.coadd_noise, 4)).c_str(),
-              settings.min_area, settings.filter_fwhm, settings.aperture_diameter, scoring.match_radius,
-              scoring.photometry_flux);
-  print_table(all, truth);
-  if (!options.json.empty()) write_json(options.json, all, settings.threshold);
+                                                       fixed(setup.truth.coadd_noise, 4)).c_str(),
+              settings.min_area, settings.filter_fwhm, settings.aperture_diameter, setup.scoring.match_radius,
+              setup.scoring.photometry_flux);
+  print_table(all, setup.truth);
+  print_sweep(all, setup, all[reference]);
+  if (!options.json.empty()) write_json(options.json, all, settings.threshold, all[reference]);
   return kExitDone;
 }
 

@@ -30,6 +30,8 @@ struct EvaluateOptions {
   double match_radius = 0;     ///< pixels; 0 = the target PSF's FWHM
   double aperture = 0;         ///< diameter, pixels; 0 = 4 x the target FWHM
   double photometry_flux = 0;  ///< 0 = 20 x threshold / target PSF peak
+  std::vector<double> sweep{1.5, 2, 3, 4, 5, 7, 10};  ///< thresholds in coadd-noise units; empty: none
+  std::string purity_reference;  ///< image whose false fraction the others are read at; "" = first of compare
   std::string json;            ///< also write one JSON object per image here
   bool overwrite = false;      ///< replace an existing --json file
   std::string sextractor;      ///< executable; empty = source-extractor or sex on PATH
