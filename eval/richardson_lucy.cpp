@@ -18,7 +18,7 @@ void RichardsonLucyConfig::validate() const {
 }
 
 torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder, const RichardsonLucyConfig& config,
-                              mpi::Communicator& comm, const std::function<void(int, double)>& progress) {
+                              mpi::Communicator& comm, const IterationHooks& hooks) {
   config.validate();
   // Per-exposure median good sigma: the weight and the pedestal scale.
   const torch::Tensor s =
@@ -38,18 +38,20 @@ torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder
   const torch::Tensor covered = norm > 1e-12 * norm.max();
   const torch::Tensor safe_norm = torch::where(covered, norm, torch::ones_like(norm));
 
-  for (int it = 1; it <= config.iterations; ++it) {
+  bool stop = score_iterate(hooks, 0, x, stack.flux_unit, config.iterations == 0, comm);
+  for (int it = 1; it <= config.iterations && !stop; ++it) {
     torch::Tensor yhat = decoder.forward(x);
     torch::Tensor back = decoder.adjoint_sum(data / (yhat + pedestal).clamp_min(1e-6));
     mpi::all_reduce_sum_(back, comm);
     torch::Tensor next = torch::where(covered, x * back / safe_norm, x);
-    if (progress) {
+    if (hooks.progress) {
       const double change = ((next - x).norm() / x.norm().clamp_min(1e-30)).item<double>();
-      progress(it, change);
+      hooks.progress(it, change);
     }
     x = next;
+    stop = score_iterate(hooks, it, x, stack.flux_unit, it == config.iterations, comm);
   }
-  return (x * stack.flux_unit).to(torch::kCPU);
+  return iterate_result(hooks, config.validation.stop, x, stack.flux_unit);
 }
 
 }  // namespace astroclear

@@ -8,6 +8,7 @@
 #include "mpi/communicator.hpp"
 #include "src/psf_decoder.hpp"
 #include "src/stack.hpp"
+#include "eval/iteration_hooks.hpp"
 
 namespace astroclear {
 
@@ -24,13 +25,13 @@ namespace astroclear {
 struct RichardsonLucyConfig {
   int iterations = 1000;  // the peak of SSIM and PSNR on simulated 256-512 px stacks (docs/science.md)
   double pedestal = 10.0;  ///< b(t) in units of the exposure's median sigma
+  ValidationConfig validation;  ///< held-out exposures and when to stop (Note [early stopping])
   void validate() const;
 };
 
-/// Collective. `stack` must be normalised; returns x (H, W) in calibrated flux, on the CPU.
-/// `progress(iteration, relative_change)` is called after every iteration (same on all ranks).
+/// Collective. `stack` must be normalised; returns x (H, W) in calibrated flux, on the CPU: the
+/// last iterate, or with held-out exposures and StopRule::kBest the kept one.
 torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder, const RichardsonLucyConfig& config,
-                              mpi::Communicator& comm,
-                              const std::function<void(int, double)>& progress = {});
+                              mpi::Communicator& comm, const IterationHooks& hooks = {});
 
 }  // namespace astroclear

@@ -1,7 +1,9 @@
 // Checkpoint files: write the layout of Note [checkpoint layout], read it back and verify it.
 #include "io/checkpoint_file.hpp"
 
+#include <algorithm>
 #include <sstream>
+#include <type_traits>
 
 #include "io/checksum.hpp"
 #include "io/hdf5_file.hpp"
@@ -27,13 +29,14 @@ std::int64_t element_count(const std::vector<std::int64_t>& shape) {
 struct DatasetSums {
   std::uint64_t loss_history = 0, latent = 0;
   std::vector<std::uint64_t> tensors;  ///< value, exp_avg, exp_avg_sq per tensor
+  std::uint64_t held_out = 0, validation_iterations = 0, validation_losses = 0, best_latent = 0;  ///< version 2
 };
 
-/// The root checksum: every attribute and every dataset's checksum.
-std::uint64_t header_checksum(const Checkpoint& c, const DatasetSums& sums) {
+/// The root checksum of a file of format `version`: every attribute and every dataset's checksum.
+std::uint64_t header_checksum(const Checkpoint& c, const DatasetSums& sums, std::int64_t version) {
   Checksum sum;
   sum.add(std::string(kCheckpointFormat));
-  sum.add(static_cast<std::uint64_t>(kCheckpointVersion));
+  sum.add(static_cast<std::uint64_t>(version));
   sum.add(static_cast<std::uint64_t>(c.iteration));
   sum.add(static_cast<std::uint64_t>(c.ranks));
   sum.add(c.created_utc);
@@ -59,7 +62,38 @@ std::uint64_t header_checksum(const Checkpoint& c, const DatasetSums& sums) {
     sum.add(static_cast<std::uint64_t>(t.adam_step));
   }
   sum.add(sums.tensors);
+  if (version >= 2) {
+    sum.add(sums.held_out);
+    sum.add(sums.validation_iterations);
+    sum.add(sums.validation_losses);
+    sum.add(sums.best_latent);
+  }
   return sum.value();
+}
+
+/// Writes `values` with its checksum attribute; returns the checksum.
+template <class T>
+std::uint64_t write_checked(Hdf5File& f, const std::string& dataset, const std::vector<T>& values) {
+  f.write(dataset, values);
+  const std::uint64_t sum = checksum_of(values);
+  f.write_attribute(dataset, "checksum", sum);
+  return sum;
+}
+
+/// Reads a uint64 or float64 dataset and checks it against its checksum attribute.
+template <class T>
+std::vector<T> read_checked(Hdf5File& f, const std::string& dataset, std::uint64_t& checksum) {
+  std::vector<T> values;
+  if constexpr (std::is_same_v<T, double>) {
+    values = f.read_doubles(dataset);
+  } else {
+    values = f.read_uint64s(dataset);
+  }
+  checksum = f.read_uint64_attribute(dataset, "checksum");
+  if (checksum_of(values) != checksum) {
+    throw Error(f.path() + ": dataset " + dataset + ": checksum does not match its values; the file is corrupt");
+  }
+  return values;
 }
 
 /// Names joined by spaces (attributes that list datasets or settings); split_names reverses it.
@@ -151,6 +185,13 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
   }
   write_array(f, "/latent", c.latent);
   sums.latent = checksum_of(c.latent.values);
+  sums.held_out = write_checked(f, "/inputs/held_out", c.held_out);
+  sums.validation_iterations = write_checked(f, "/validation/iterations", c.validation.iterations);
+  sums.validation_losses = write_checked(f, "/validation/losses", c.validation.losses);
+  FloatArray best = c.validation.best_latent;
+  if (best.shape.empty()) best.shape = {0};
+  write_array(f, "/validation/best_latent", best);
+  sums.best_latent = checksum_of(best.values);
 
   f.create_group("/config");
   std::vector<std::string> keys;
@@ -159,14 +200,15 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
     keys.push_back(key);
   }
   f.write_attribute("/config", "keys", join_names(keys));
-  f.write_attribute("/", "checksum", header_checksum(c, sums));
+  f.write_attribute("/", "checksum", header_checksum(c, sums, kCheckpointVersion));
   f.close();
 }
 
 namespace {
 
-/// Refuses a file that is not an astroclear checkpoint of the format version this build reads.
-void check_format(Hdf5File& f, const std::string& path) {
+/// Refuses a file that is not an astroclear checkpoint of a format version this build reads;
+/// returns the version.
+std::int64_t check_format(Hdf5File& f, const std::string& path) {
   std::string format;
   try {
     format = f.read_string_attribute("/", "format");
@@ -177,10 +219,28 @@ void check_format(Hdf5File& f, const std::string& path) {
     throw Error(path + ": format '" + format + "' is not an astroclear checkpoint ('" + kCheckpointFormat + "')");
   }
   const std::int64_t version = f.read_int_attribute("/", "format_version");
-  if (version != kCheckpointVersion) {
-    throw Error(path + ": checkpoint format version " + std::to_string(version) + "; this astroclear reads version " +
+  if (version < 1 || version > kCheckpointVersion) {
+    throw Error(path + ": checkpoint format version " + std::to_string(version) + "; this astroclear reads versions 1-" +
                 std::to_string(kCheckpointVersion));
   }
+  return version;
+}
+
+/// Version 2: the held-out exposures and the held-out record.
+void read_validation(Hdf5File& f, const std::string& path, Checkpoint& c, DatasetSums& sums) {
+  c.held_out = read_checked<std::uint64_t>(f, "/inputs/held_out", sums.held_out);
+  for (std::uint64_t t : c.held_out) {
+    if (t >= c.inputs.size()) throw Error(path + ": /inputs/held_out names exposure " + std::to_string(t) + " of " +
+                                          std::to_string(c.inputs.size()) + "; the file is corrupt");
+  }
+  auto& v = c.validation;
+  v.iterations = read_checked<std::uint64_t>(f, "/validation/iterations", sums.validation_iterations);
+  v.losses = read_checked<double>(f, "/validation/losses", sums.validation_losses);
+  if (v.iterations.size() != v.losses.size()) {
+    throw Error(path + ": /validation/iterations and /validation/losses differ in length; the file is corrupt");
+  }
+  v.best_latent = read_array(f, "/validation/best_latent", sums.best_latent);
+  if (element_count(v.best_latent.shape) == 0) v.best_latent = FloatArray{};
 }
 
 /// /inputs: the exposures' files, PSFs and checksums, and the stack's shape and flux unit.
@@ -221,9 +281,10 @@ void read_tensors(Hdf5File& f, const std::string& path, Checkpoint& c, DatasetSu
     if (t.exp_avg.values.size() != count || t.exp_avg_sq.values.size() != count) {
       throw Error(path + ": Adam moments of " + t.name + " do not have the parameter's shape; the file is corrupt");
     }
-    if (t.sharded && (t.value.shape.empty() || t.value.shape[0] != static_cast<std::int64_t>(c.inputs.size()))) {
-      throw Error(path + ": /parameters/" + t.name + " is not indexed by the " + std::to_string(c.inputs.size()) +
-                  " exposures; the file is corrupt");
+    const auto fitted = static_cast<std::int64_t>(c.inputs.size() - c.held_out.size());
+    if (t.sharded && (t.value.shape.empty() || t.value.shape[0] != fitted)) {
+      throw Error(path + ": /parameters/" + t.name + " is not indexed by the " + std::to_string(fitted) +
+                  " fitted exposures; the file is corrupt");
     }
   }
 }
@@ -232,7 +293,7 @@ void read_tensors(Hdf5File& f, const std::string& path, Checkpoint& c, DatasetSu
 
 Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
   Hdf5File f = Hdf5File::open(path);
-  check_format(f, path);
+  const std::int64_t version = check_format(f, path);
   Checkpoint c;
   DatasetSums sums;
   c.iteration = f.read_int_attribute("/", "iteration");
@@ -243,6 +304,7 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
     c.config.emplace_back(key, f.read_string_attribute("/config", key));
   }
   read_inputs(f, path, c);
+  if (version >= 2) read_validation(f, path, c, sums);
 
   c.loss_history = f.read_doubles("/loss_history");
   sums.loss_history = f.read_uint64_attribute("/loss_history", "checksum");
@@ -256,7 +318,7 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
     sums.latent = f.read_uint64_attribute("/latent", "checksum");
   }
   const std::uint64_t stored = f.read_uint64_attribute("/", "checksum");
-  const std::uint64_t computed = header_checksum(c, sums);
+  const std::uint64_t computed = header_checksum(c, sums, version);
   if (stored != computed) {
     throw Error(path + ": header checksum " + checksum_text(computed) + " does not match the stored " +
                 checksum_text(stored) + "; an attribute is corrupt");
@@ -284,8 +346,20 @@ std::string describe_checkpoint(const Checkpoint& c) {
   for (std::size_t t = 0; t < c.inputs.size(); ++t) {
     char line[64];
     std::snprintf(line, sizeof(line), "  %03zu  ", t);
+    const bool held_out = std::find(c.held_out.begin(), c.held_out.end(), t) != c.held_out.end();
     out << line << checksum_text(c.inputs[t].checksum) << "  " << c.inputs[t].file << "  psf " << c.inputs[t].psf
-        << "\n";
+        << (held_out ? "  (held out)" : "") << "\n";
+  }
+  const auto& v = c.validation;
+  if (!c.held_out.empty()) {
+    out << "held out    " << c.held_out.size() << " exposures; ";
+    if (v.losses.empty()) {
+      out << "no held-out loss recorded yet\n";
+    } else {
+      const auto best = std::min_element(v.losses.begin(), v.losses.end()) - v.losses.begin();
+      out << "held-out loss " << v.losses.back() << " at iteration " << v.iterations.back() << ", lowest "
+          << v.losses[best] << " at iteration " << v.iterations[best] << " (" << v.losses.size() << " scored)\n";
+    }
   }
   std::int64_t values = 0;
   for (const auto& t : c.tensors) values += static_cast<std::int64_t>(t.value.values.size());

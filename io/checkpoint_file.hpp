@@ -22,10 +22,15 @@ namespace astroclear::io {
 //   /parameters/NAME  float32, axis 0 = exposure (attr sharded = 1) or replicated (sharded = 0);
 //                     attrs adam_step
 //   /adam/exp_avg/NAME, /adam/exp_avg_sq/NAME: Adam's moments, same shapes
-// Every dataset carries attr checksum (Note [checksum]) of its values.
+//   /inputs/held_out       (k) uint64: manifest indices of the held-out exposures (version 2)
+//   /validation/iterations (m) uint64, /validation/losses (m) float64: the held-out record
+//   /validation/best_latent (H, W) float32, calibrated flux: the kept latent image, or (0) (version 2)
+// Every dataset carries attr checksum (Note [checksum]) of its values. The sharded axis of
+// /parameters runs over the fitted exposures: the inputs less the held-out ones, in manifest order.
 
 inline constexpr const char* kCheckpointFormat = "astroclear-checkpoint";
-inline constexpr std::int64_t kCheckpointVersion = 1;
+/// Written: 2 (held-out exposures and their record). Read: 1 and 2 (a version 1 file held nothing out).
+inline constexpr std::int64_t kCheckpointVersion = 2;
 
 /// A row-major float array.
 struct FloatArray {
@@ -33,10 +38,10 @@ struct FloatArray {
   std::vector<float> values;
 };
 
-/// One trained tensor over all exposures, with its Adam state.
+/// One trained tensor over all fitted exposures, with its Adam state.
 struct CheckpointTensor {
   std::string name;
-  bool sharded = true;  ///< axis 0 = global exposure index; false = replicated on every rank
+  bool sharded = true;  ///< axis 0 = fitted exposure, in manifest order; false = replicated on every rank
   FloatArray value, exp_avg, exp_avg_sq;
   std::int64_t adam_step = 0;
 };
@@ -62,6 +67,14 @@ struct Checkpoint {
   std::vector<CheckpointInput> inputs;
   std::vector<CheckpointTensor> tensors;
   FloatArray latent;  ///< empty when read without it
+  std::vector<std::uint64_t> held_out;  ///< manifest indices of the held-out exposures, ascending
+  /// The held-out record (Note [early stopping]): the iterations scored, their held-out losses,
+  /// and the latent image kept (empty when none is kept).
+  struct Validation {
+    std::vector<std::uint64_t> iterations;
+    std::vector<double> losses;
+    FloatArray best_latent;
+  } validation;
 
   /// The value of a config setting, or "" when it is not there.
   std::string setting(const std::string& key) const;

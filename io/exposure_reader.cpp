@@ -57,6 +57,20 @@ std::pair<std::int64_t, std::int64_t> read_exposure_shape(const ExposureSpec& sp
   return f.image_shape();
 }
 
+std::vector<HeaderCard> read_image_header(const ExposureSpec& spec, const StackSpec& stack) {
+  const bool mef = !spec.file.empty();
+  FitsFile f = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
+  return f.read_cards();
+}
+
+double psf_fwhm(const Image& psf) {
+  float peak = 0;
+  for (float v : psf.pixels) peak = std::max(peak, v);
+  std::int64_t area = 0;
+  for (float v : psf.pixels) area += v >= 0.5f * peak ? 1 : 0;
+  return 2 * std::sqrt(static_cast<double>(area) / M_PI);
+}
+
 Image read_psf(const std::string& path, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings) {
   FitsFile f = open_plane(path, "", false);
   Image psf = f.read_image();

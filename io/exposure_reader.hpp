@@ -28,6 +28,8 @@ struct ExposureData {
 
 /// Image shape (height, width) of an exposure from its header alone.
 std::pair<std::int64_t, std::int64_t> read_exposure_shape(const ExposureSpec& spec, const StackSpec& stack);
+/// Every card of an exposure's image HDU (the WCS of the outputs comes from here).
+std::vector<HeaderCard> read_image_header(const ExposureSpec& spec, const StackSpec& stack);
 
 /// Reads and validates one exposure and its PSF. Throws Error naming the file, HDU, value found
 /// and value expected for: missing file or HDU, planes of different shapes, variance <= 0 where the
@@ -38,6 +40,10 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack);
 /// larger than the exposure, finite, non-negative, summing to 1 (renormalised with a warning
 /// within 10%, refused beyond).
 Image read_psf(const std::string& path, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings);
+
+/// The FWHM of a PSF image in pixels, from the area of the pixels at half its peak or above:
+/// 2 sqrt(area / pi). Robust to wings and ellipticity; about 1 for a single-pixel PSF.
+double psf_fwhm(const Image& psf);
 
 /// Bit mask of the named bad bits from a MASK header's MP_<NAME> keywords; -1 (every bit) when the
 /// header defines no MP_ keyword.

@@ -71,7 +71,9 @@ void write_dataset(hid_t file, const std::string& where, const std::string& data
   Id set(check(H5Dcreate2(file, dataset.c_str(), file_type, space, links, H5P_DEFAULT, H5P_DEFAULT),
                where + ": creating the dataset"),
          H5Dclose);
-  check(H5Dwrite(set, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where + ": writing the dataset");
+  std::int64_t count = 1;
+  for (std::int64_t d : shape) count *= d;
+  if (count > 0) check(H5Dwrite(set, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where + ": writing the dataset");
 }
 
 template <class T>

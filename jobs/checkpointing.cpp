@@ -20,14 +20,24 @@ torch::Tensor to_tensor(const io::FloatArray& a) {
   return torch::from_blob(const_cast<float*>(a.values.data()), a.shape, torch::kFloat32).clone();
 }
 
+/// "[3,17,29]", or "none".
+template <class T>
+std::string index_list(const std::vector<T>& indices) {
+  if (indices.empty()) return "none";
+  std::string text;
+  for (const T t : indices) text += (text.empty() ? "[" : ",") + std::to_string(t);
+  return text + "]";
+}
+
 }  // namespace
 
 io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, const LoadedStack& loaded,
                                  const TrainConfig& config, const std::string& software_version,
                                  mpi::Communicator& comm) {
   TrainerState state = trainer.state();
-  const auto& owners = loaded.plan.owners;
-  const auto n = static_cast<std::int64_t>(loaded.plan.spec.exposures.size());
+  const StackPlan& plan = loaded.plan;
+  const auto& owners = plan.owners;
+  const auto n = static_cast<std::int64_t>(plan.fit.size());  // the sharded axis: fitted exposures
   io::Checkpoint c;
   // Rank 0 assembles each sharded tensor in global exposure order; the others send their rows.
   std::vector<torch::Tensor> global;  // value, exp_avg, exp_avg_sq per tensor (rank 0)
@@ -54,7 +64,7 @@ io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, 
         if (r != 0) comm.receive(rows.data_ptr<float>(), rows.numel(), r, tag);
         rows = rows.reshape({static_cast<std::int64_t>(owners[r].size()), -1});
         for (std::size_t k = 0; k < owners[r].size(); ++k) {
-          all[owners[r][k]].view({-1}).copy_(rows[static_cast<std::int64_t>(k)]);
+          all[plan.fit_position(owners[r][k])].view({-1}).copy_(rows[static_cast<std::int64_t>(k)]);
         }
       }
       global.push_back(all);
@@ -72,9 +82,15 @@ io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, 
   c.height = loaded.plan.height;
   c.width = loaded.plan.width;
   c.flux_unit = loaded.stack.flux_unit;
-  for (std::int64_t t = 0; t < n; ++t) {
-    const auto& spec = loaded.plan.spec.exposures[t];
+  for (std::size_t t = 0; t < plan.spec.exposures.size(); ++t) {
+    const auto& spec = plan.spec.exposures[t];
     c.inputs.push_back({spec.label(), spec.psf, loaded.checksums[t]});
+  }
+  c.held_out.assign(plan.held_out.begin(), plan.held_out.end());
+  if (const ValidationTrack* track = trainer.validation()) {
+    c.validation.iterations = {track->iterations().begin(), track->iterations().end()};
+    c.validation.losses = track->losses();
+    if (track->best_latent().defined()) c.validation.best_latent = to_array(track->best_latent());
   }
   for (std::size_t i = 0; i < state.tensors.size(); ++i) {
     io::CheckpointTensor t;
@@ -114,6 +130,13 @@ std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::st
                       " (same pixels)");
     }
   }
+  const std::vector<int>& held_out = loaded.plan.held_out;
+  if (!std::equal(c.held_out.begin(), c.held_out.end(), held_out.begin(), held_out.end(),
+                  [](std::uint64_t a, int b) { return a == static_cast<std::uint64_t>(b); })) {
+    throw Error(path + " was written holding out exposures " + index_list(c.held_out) + "; this run holds out " +
+                index_list(held_out) + ": a model of other exposures (resume with the same --validation-exposures, "
+                "or start over without --resume)");
+  }
   for (const Setting& s : config.settings()) {
     std::string saved = c.setting(s.key);
     if (saved.empty()) saved = s.before_it_existed;
@@ -129,8 +152,9 @@ std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::st
 }
 
 void restore_checkpoint(const io::Checkpoint& c, Trainer& trainer, const LoadedStack& loaded) {
-  const std::vector<int>& mine = loaded.stack.exposure_ids;
-  torch::Tensor rows = torch::tensor(std::vector<std::int64_t>(mine.begin(), mine.end()), torch::kInt64);
+  std::vector<std::int64_t> mine;
+  for (int t : loaded.stack.exposure_ids) mine.push_back(loaded.plan.fit_position(t));
+  torch::Tensor rows = torch::tensor(mine, torch::kInt64);
   TrainerState state;
   state.iteration = static_cast<int>(c.iteration);
   state.loss_history = c.loss_history;
@@ -150,6 +174,11 @@ void restore_checkpoint(const io::Checkpoint& c, Trainer& trainer, const LoadedS
     state.tensors.push_back(std::move(s));
   }
   trainer.restore(state);
+  if (ValidationTrack* track = trainer.validation()) {
+    const auto& v = c.validation;
+    track->restore({v.iterations.begin(), v.iterations.end()}, v.losses,
+                   v.best_latent.values.empty() ? torch::Tensor() : to_tensor(v.best_latent));
+  }
 }
 
 }  // namespace astroclear::jobs

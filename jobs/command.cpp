@@ -13,4 +13,16 @@ void add_runtime_options(CLI::App* command, RuntimeOptions& options) {
              "on a GPU, TF32 math in convolutions and matrix products: default (LibTorch's), on or off");
 }
 
+void add_validation_options(CLI::App* command, ValidationConfig& options) {
+  command->add_option("--validation-exposures", options.exposures,
+                      "exposures held out of the fit to score it (spread over the seeing); default: a tenth, "
+                      "at least 1 from 3 exposures up; 0: none")
+      ->default_str("auto");
+  command->add_option("--validate-every", options.every, "score the latent image on the held-out exposures every N iterations");
+  add_choice(command, "--stop", options.stop,
+             "best: keep the latent image of the lowest held-out loss and stop after --patience without a "
+             "lower one; last: run every iteration and keep the last");
+  command->add_option("--patience", options.patience, "with --stop best: iterations without a lower held-out loss before stopping");
+}
+
 }  // namespace astroclear::jobs

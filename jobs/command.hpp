@@ -8,6 +8,7 @@
 
 #include "common/choices.hpp"
 #include "mpi/mpi_environment.hpp"
+#include "src/config.hpp"
 
 namespace CLI {
 class App;
@@ -44,6 +45,10 @@ struct RuntimeOptions {
 
 /// Adds --device, --threads, --comm and --tf32 to a subcommand.
 void add_runtime_options(CLI::App* command, RuntimeOptions& options);
+
+/// Adds --validation-exposures, --validate-every, --stop and --patience (Notes [held-out
+/// exposures], [early stopping]) to a subcommand.
+void add_validation_options(CLI::App* command, ValidationConfig& options);
 
 /// A subcommand registered with CLI11, and how to run it once its options are parsed.
 struct Command {

@@ -92,7 +92,7 @@ torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth,
                 io::shape_text(truth.image.size(0), truth.image.size(1)));
   }
   switch (options.reconvolve) {
-    case Reconvolve::kAuto: e.reconvolved = e.product == kProductLatent || e.product == kProductRichardsonLucy; break;
+    case Reconvolve::kAuto: e.reconvolved = is_latent_product(e.product); break;
     case Reconvolve::kYes: e.reconvolved = true; break;
     case Reconvolve::kNo: e.reconvolved = false; break;
   }
@@ -104,6 +104,7 @@ torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth,
 std::string label_for(const Evaluated& e) {
   if (e.product == kProductLatent) return "astroclear";
   if (e.product == kProductRichardsonLucy) return "richardson-lucy";
+  if (e.product == kProductImageMm) return "imagemm";
   if (e.product == kProductCoadd) return "coadd";
   return fs::path(e.path).stem().string();
 }

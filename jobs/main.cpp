@@ -1,4 +1,4 @@
-// astroclear: the command line (simulate, train, coadd, rl, evaluate, inspect, compare, bench); MPI-aware errors.
+// astroclear: the command line (simulate, train, coadd, rl, mm, validate, evaluate, inspect, compare, bench); MPI-aware errors.
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +17,7 @@
 #include "jobs/inspect_command.hpp"
 #include "jobs/simulate_command.hpp"
 #include "jobs/train_command.hpp"
+#include "jobs/validate_command.hpp"
 
 namespace {
 
@@ -76,8 +77,10 @@ int main(int argc, char** argv) {
   namespace jobs = astroclear::jobs;
   const std::vector<Command> commands{jobs::add_simulate_command(app), jobs::add_train_command(app),
                                       jobs::add_coadd_command(app),    jobs::add_rl_command(app),
-                                      jobs::add_evaluate_command(app), jobs::add_inspect_command(app),
-                                      jobs::add_compare_command(app),  jobs::add_bench_command(app)};
+                                      jobs::add_mm_command(app),       jobs::add_validate_command(app),
+                                      jobs::add_evaluate_command(app),
+                                      jobs::add_inspect_command(app),  jobs::add_compare_command(app),
+                                      jobs::add_bench_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,21 +1,63 @@
-// load_stack: the validation order that keeps every rank in step (STYLE.md: errors).
+// plan_stack and load_stack: the validation order that keeps every rank in step.
 #include "jobs/stack_loader.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <sstream>
 
+#include "common/error.hpp"
 #include "io/checksum.hpp"
 #include "io/exposure_reader.hpp"
 #include "jobs/tensor_image.hpp"
-#include "common/error.hpp"
 #include "mpi/partition.hpp"
 
 namespace astroclear::jobs {
+namespace {
 
-LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
-  LoadedStack loaded;
-  StackPlan& plan = loaded.plan;
+/// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum " to `checksums`.
+void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, int total, LocalStack& stack,
+                    std::string& checksums) {
+  stack.exposure_ids = exposures;
+  stack.total_exposures = total;
+  std::vector<torch::Tensor> images, sigmas, good;
+  for (int t : exposures) {
+    io::ExposureData data = io::read_exposure(plan.spec.exposures[t], plan.spec);
+    io::Checksum sum;
+    sum.add(data.image.pixels);
+    sum.add(data.sigma.pixels);
+    sum.add(data.good);
+    sum.add(data.psf.pixels);
+    checksums += std::to_string(t) + ":" + std::to_string(sum.value()) + " ";
+    for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
+    images.push_back(to_tensor(data.image));
+    sigmas.push_back(to_tensor(data.sigma));
+    good.push_back(torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32));
+    stack.psfs.push_back(to_tensor(data.psf));
+  }
+  if (exposures.empty()) {  // a rank without held-out exposures: empty planes of the stack's shape
+    stack.images = torch::zeros({0, plan.height, plan.width});
+    stack.sigmas = torch::ones({0, plan.height, plan.width});
+    stack.good = torch::zeros({0, plan.height, plan.width});
+    return;
+  }
+  stack.images = torch::stack(images);
+  stack.sigmas = torch::stack(sigmas);
+  stack.good = torch::stack(good);
+}
+
+}  // namespace
+
+int StackPlan::fit_position(int exposure) const {
+  const auto at = std::lower_bound(fit.begin(), fit.end(), exposure);
+  if (at == fit.end() || *at != exposure) throw Error("exposure " + std::to_string(exposure) + " is not fitted");
+  return static_cast<int>(at - fit.begin());
+}
+
+StackPlan plan_stack(const std::string& manifest, mpi::Communicator& comm, bool with_seeing) {
+  StackPlan plan;
   comm.collectively([&] {
     plan.spec = io::load_manifest(manifest);
     const auto& exposures = plan.spec.exposures;
@@ -33,40 +75,94 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
                     " is " + io::shape_text(plan.height, plan.width) + "; all exposures must be co-registered on one grid");
       }
       plan.pixels.push_back(h * w);
+      if (with_seeing) {
+        std::vector<std::string> warnings;  // said again when the exposure is read
+        plan.psf_fwhm.push_back(io::psf_fwhm(io::read_psf(exposures[t].psf, h, w, warnings)));
+      }
     }
-    plan.owners = mpi::partition_exposures(plan.pixels, comm.size());
   });
-  if (comm.rank() == 0) spdlog::info("partition: {}", mpi::describe_partition(plan.owners, plan.pixels));
+  return plan;
+}
 
-  LocalStack& stack = loaded.stack;
-  stack.exposure_ids = plan.owners[comm.rank()];
-  stack.total_exposures = static_cast<int>(plan.spec.exposures.size());
+std::vector<int> spread_over_seeing(const std::vector<double>& fwhm, int count) {
+  const int n = static_cast<int>(fwhm.size());
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return fwhm[a] < fwhm[b]; });
+  std::vector<int> chosen;
+  for (int k = 0; k < count && k < n; ++k) {
+    chosen.push_back(order[std::min(n - 1, static_cast<int>(std::floor((k + 0.5) * n / count)))]);
+  }
+  std::sort(chosen.begin(), chosen.end());
+  chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
+  return chosen;
+}
+
+LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm) {
+  LoadedStack loaded;
+  const int n = static_cast<int>(plan.spec.exposures.size());
+  comm.collectively([&] {
+    plan.held_out = selection.held_out;
+    std::sort(plan.held_out.begin(), plan.held_out.end());
+    for (std::size_t k = 0; k < plan.held_out.size(); ++k) {
+      const int t = plan.held_out[k];
+      if (t < 0 || t >= n) {
+        throw Error("exposure " + std::to_string(t) + ": no such exposure; " + plan.spec.source +
+                    " lists exposures 0-" + std::to_string(n - 1));
+      }
+      if (k > 0 && plan.held_out[k - 1] == t) throw Error("exposure " + std::to_string(t) + " is named twice");
+    }
+    for (int t = 0; selection.fit && t < n; ++t) {
+      if (!std::binary_search(plan.held_out.begin(), plan.held_out.end(), t)) plan.fit.push_back(t);
+    }
+    if (selection.fit) {
+      std::vector<std::int64_t> fit_pixels;
+      for (int t : plan.fit) fit_pixels.push_back(plan.pixels[t]);
+      plan.owners = mpi::partition_exposures(fit_pixels, comm.size());
+      for (auto& owned : plan.owners) {
+        for (int& k : owned) k = plan.fit[k];
+      }
+    } else {
+      plan.owners.assign(comm.size(), {});
+    }
+    plan.held_out_owners = mpi::split_evenly(plan.held_out, comm.size());
+  });
+  if (comm.rank() == 0 && selection.fit) spdlog::info("partition: {}", mpi::describe_partition(plan.owners, plan.pixels));
+  if (comm.rank() == 0 && !plan.held_out.empty()) {
+    spdlog::info("held out: {}", mpi::describe_partition(plan.held_out_owners, plan.pixels));
+  }
+
   std::string local_checksums;
   comm.collectively([&] {
-    std::vector<torch::Tensor> images, sigmas, good;
-    for (int t : stack.exposure_ids) {
-      io::ExposureData data = io::read_exposure(plan.spec.exposures[t], plan.spec);
-      io::Checksum sum;
-      sum.add(data.image.pixels);
-      sum.add(data.sigma.pixels);
-      sum.add(data.good);
-      sum.add(data.psf.pixels);
-      local_checksums += std::to_string(sum.value()) + " ";
-      for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
-      images.push_back(to_tensor(data.image));
-      sigmas.push_back(to_tensor(data.sigma));
-      good.push_back(torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32));
-      stack.psfs.push_back(to_tensor(data.psf));
-      if (t == 0) loaded.first_header = data.image_header;
-    }
-    stack.images = torch::stack(images);
-    stack.sigmas = torch::stack(sigmas);
-    stack.good = torch::stack(good);
+    read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack, local_checksums);
+    read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
+                   local_checksums);
+    if (comm.rank() == 0) loaded.first_header = io::read_image_header(plan.spec.exposures[0], plan.spec);
   });
+  loaded.checksums.assign(n, 0);
   for (int r = 0; r < comm.size(); ++r) {
     std::istringstream owned(comm.broadcast_string(local_checksums, r));
-    for (std::uint64_t value; owned >> value;) loaded.checksums.push_back(value);
+    int t = 0;
+    char colon = 0;
+    for (std::uint64_t value; owned >> t >> colon >> value;) loaded.checksums[t] = value;
   }
+  loaded.plan = std::move(plan);
+  return loaded;
+}
+
+LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
+  return load_stack(plan_stack(manifest, comm), Selection{}, comm);
+}
+
+LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm) {
+  StackPlan plan = plan_stack(manifest, comm, /*with_seeing=*/validation.exposures != 0);
+  const int n = static_cast<int>(plan.spec.exposures.size());
+  comm.collectively([&] { validation.validate(n); });
+  Selection selection;
+  if (!plan.psf_fwhm.empty()) selection.held_out = spread_over_seeing(plan.psf_fwhm, validation.held_out_count(n));
+  LoadedStack loaded = load_stack(std::move(plan), selection, comm);
+  loaded.stack.normalise(comm);
+  loaded.held_out.normalise_with(loaded.stack.flux_unit, comm);
   return loaded;
 }
 

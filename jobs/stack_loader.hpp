@@ -1,4 +1,4 @@
-// From a manifest to this rank's LocalStack: plan (headers, partition), read, validate, agree.
+// From a manifest to this rank's LocalStacks: plan (headers, partition), read, validate, agree.
 #pragma once
 
 #include <string>
@@ -7,6 +7,7 @@
 #include "io/image.hpp"
 #include "io/manifest.hpp"
 #include "mpi/communicator.hpp"
+#include "src/config.hpp"
 #include "src/stack.hpp"
 
 namespace astroclear::jobs {
@@ -15,24 +16,55 @@ namespace astroclear::jobs {
 struct StackPlan {
   io::StackSpec spec;
   std::int64_t height = 0, width = 0;
-  std::vector<std::int64_t> pixels;         ///< per exposure
-  std::vector<std::vector<int>> owners;     ///< per rank
+  std::vector<std::int64_t> pixels;  ///< per manifest exposure
+  std::vector<double> psf_fwhm;      ///< per manifest exposure, pixels; empty unless planned with_seeing
+  std::vector<int> fit;              ///< manifest indices of the exposures fitted, ascending
+  std::vector<int> held_out;         ///< manifest indices held out (Note [held-out exposures]), ascending
+  std::vector<std::vector<int>> owners;           ///< per rank: its fit exposures
+  std::vector<std::vector<int>> held_out_owners;  ///< per rank: its held-out exposures (may be none)
+
+  /// The position of manifest exposure `exposure` among `fit` (its row in sharded parameters).
+  int fit_position(int exposure) const;
 };
 
-/// The stack this rank trains on, and what the outputs need from the inputs.
+/// The exposures this rank reads, and what the outputs need from the inputs.
 struct LoadedStack {
   StackPlan plan;
-  LocalStack stack;                          ///< calibrated, not yet normalised
-  std::vector<io::HeaderCard> first_header;  ///< image header of exposure 0 (rank 0 only)
-  /// Per exposure, on every rank: checksum of the planes its owner read (image, sigma, good mask,
-  /// PSF); the input fingerprint that checkpoints carry.
+  LocalStack stack;     ///< this rank's fit exposures: calibrated, not yet normalised
+  LocalStack held_out;  ///< this rank's held-out exposures (maybe none): calibrated, not yet normalised
+  std::vector<io::HeaderCard> first_header;  ///< image header of the manifest's first exposure (rank 0 only)
+  /// Per manifest exposure, on every rank: checksum of the planes its reader read (image, sigma,
+  /// good mask, PSF); the input fingerprint that checkpoints carry.
   std::vector<std::uint64_t> checksums;
 };
 
-/// Collective. Reads the manifest and every exposure's header (shapes must agree), partitions the
-/// exposures over the ranks, then each rank reads and validates only its own. Any failure on any
-/// rank raises CollectiveError on all ranks, before the first training collective. Ends by
-/// sharing every exposure's checksum with every rank.
+/// Collective. Reads the manifest and every exposure's header (shapes must agree) and, with
+/// `with_seeing`, every PSF's FWHM. Any failure on any rank raises CollectiveError on all ranks.
+StackPlan plan_stack(const std::string& manifest, mpi::Communicator& comm, bool with_seeing = false);
+
+/// `count` of the exposures, spread evenly over the range of their PSF FWHMs (`fwhm`, one per
+/// exposure): the exposures at ranks (k + 1/2) n / count of the FWHM order, ascending by index.
+std::vector<int> spread_over_seeing(const std::vector<double>& fwhm, int count);
+
+/// Which exposures a rank reads.
+struct Selection {
+  std::vector<int> held_out;  ///< manifest indices to hold out (read into LoadedStack::held_out)
+  bool fit = true;            ///< read the other exposures as the fit's; false: only the held-out ones
+};
+
+/// Collective. Partitions the fit exposures over the ranks by pixel count and the held-out ones
+/// evenly, then each rank reads and validates only its own. Any failure on any rank raises
+/// CollectiveError on all ranks, before the first training collective. Ends by sharing every
+/// exposure's checksum with every rank.
+LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm);
+
+/// Collective. plan_stack, then every exposure read as the fit's (nothing held out).
 LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
+
+/// Collective. The stack of a fit that validates on held-out exposures (Note [held-out
+/// exposures]): refuses a `validation` that does not fit the stack, holds out
+/// validation.held_out_count() exposures spread over the range of seeing, reads the stack, and
+/// normalises the fit's exposures and then the held-out ones with the same flux unit.
+LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm);
 
 }  // namespace astroclear::jobs

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -181,26 +182,35 @@ class CheckpointPolicy {
   int stopped_by_ = 0;
 };
 
-/// Chi maps of all exposures, gathered on rank 0 (empty elsewhere) in exposure order.
-std::vector<torch::Tensor> gather_residuals(Trainer& trainer, const LoadedStack& loaded, mpi::Communicator& comm) {
-  torch::Tensor local = trainer.chi_residuals().contiguous();
-  std::vector<torch::Tensor> all;
-  const auto& owners = loaded.plan.owners;
+/// Chi maps of every exposure, fitted and held out, for the latent image `latent`, gathered on
+/// rank 0 (empty elsewhere) with their manifest indices, in manifest order.
+/// Appends `local` (this rank's planes of the exposures `owners[rank]`) to `all` on rank 0, with
+/// the planes every other rank sends; collective.
+void gather_planes(const torch::Tensor& local, const std::vector<std::vector<int>>& owners, const LoadedStack& loaded,
+                   mpi::Communicator& comm, std::vector<std::pair<int, torch::Tensor>>& all) {
   for (int r = 0; r < comm.size(); ++r) {
     for (std::size_t k = 0; k < owners[r].size(); ++k) {
       const int t = owners[r][k];
       if (r == comm.rank() && r == 0) {
-        all.push_back(local[static_cast<std::int64_t>(k)]);
+        all.emplace_back(t, local[static_cast<std::int64_t>(k)]);
       } else if (r == comm.rank()) {
         torch::Tensor plane = local[static_cast<std::int64_t>(k)].contiguous();
         comm.send(plane.data_ptr<float>(), plane.numel(), 0, t);
       } else if (comm.rank() == 0) {
         torch::Tensor plane = torch::empty({loaded.plan.height, loaded.plan.width});
         comm.receive(plane.data_ptr<float>(), plane.numel(), r, t);
-        all.push_back(plane);
+        all.emplace_back(t, plane);
       }
     }
   }
+}
+
+std::vector<std::pair<int, torch::Tensor>> gather_residuals(Trainer& trainer, const torch::Tensor& latent,
+                                                            const LoadedStack& loaded, mpi::Communicator& comm) {
+  std::vector<std::pair<int, torch::Tensor>> all;
+  gather_planes(trainer.chi_residuals(latent).contiguous(), loaded.plan.owners, loaded, comm, all);
+  gather_planes(trainer.held_out_chi_residuals(latent).contiguous(), loaded.plan.held_out_owners, loaded, comm, all);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return all;
 }
 
@@ -229,6 +239,9 @@ io::OutputHdu latent_hdu(const torch::Tensor& latent, const LoadedStack& loaded,
   primary.history = input_history(loaded);
   primary.history.push_back("astroclear config: " + config.to_text());
   if (!run.resumed_from.empty()) primary.history.push_back("astroclear resumed from " + run.resumed_from);
+  if (const ValidationTrack* track = trainer.validation()) {
+    add_validation_provenance(primary, loaded, *track, config.validation.stop, run.iterations, config.iterations);
+  }
   return primary;
 }
 
@@ -238,19 +251,21 @@ void write_train_outputs(const TrainOptions& options, const LoadedStack& loaded,
                          const torch::Tensor& latent, const RunSummary& run, mpi::Communicator& comm) {
   torch::Tensor coadd;
   if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(loaded.stack, comm);
-  std::vector<torch::Tensor> residuals;
-  if (options.with_residuals) residuals = gather_residuals(trainer, loaded, comm);
+  std::vector<std::pair<int, torch::Tensor>> residuals;
+  if (options.with_residuals) residuals = gather_residuals(trainer, latent, loaded, comm);
 
   comm.collectively([&] {
     std::vector<io::OutputHdu> hdus;
     hdus.push_back(latent_hdu(latent, loaded, trainer, options.config, run, comm.size()));
     if (options.with_coadd) hdus.push_back({"COADD", to_image(coadd), provenance_cards(loaded, kProductCoadd), {}});
-    for (std::size_t t = 0; t < residuals.size(); ++t) {
+    for (const auto& [t, plane] : residuals) {
       char name[32];
-      std::snprintf(name, sizeof(name), "CHI_%03zu", t);
-      io::OutputHdu chi{name, to_image(residuals[t]), io::wcs_cards(loaded.first_header), {}};
+      std::snprintf(name, sizeof(name), "CHI_%03d", t);
+      io::OutputHdu chi{name, to_image(plane), io::wcs_cards(loaded.first_header), {}};
       chi.cards.push_back({"EXPOSURE", quoted(loaded.plan.spec.exposures[t].label()), "input exposure"});
       chi.cards.push_back({"ACPROD", quoted("chi residual good*(y - psf*x)/sigma"), "what this image is"});
+      const bool held_out = std::binary_search(loaded.plan.held_out.begin(), loaded.plan.held_out.end(), t);
+      chi.cards.push_back({"HELDOUT", held_out ? "T" : "F", "exposure held out of the fit: a prediction"});
       hdus.push_back(std::move(chi));
     }
     io::write_fits_atomically(options.output, hdus, options.overwrite);
@@ -284,6 +299,7 @@ Command add_train_command(CLI::App& app) {
   add_choice(command, "--init", c.init, "identity (start at the weighted mean) or random");
   add_choice(command, "--decoder", c.decoder, "PSF convolution: auto, fft or direct");
   add_choice(command, "--precision", c.precision, "float32, or bf16 for the encoder's convolutions and activations");
+  add_validation_options(command, c.validation);
   command->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
   command->add_option("--log-every", c.log_every, "progress line every N iterations");
 
@@ -310,15 +326,17 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   check_train_options(options, store, comm);
   if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());
 
-  LoadedStack loaded = load_stack(options.manifest, comm);
+  LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm);
   LocalStack& stack = loaded.stack;
-  stack.normalise(comm);
   stack.to_for_training(runtime.device);
+  loaded.held_out.to_for_training(runtime.device);
   if (comm.rank() == 0) {
-    spdlog::info("stack: {} exposures of {} px, {:.0f} good pixels, flux unit {:.4g}", stack.total_exposures,
-                 io::shape_text(stack.height(), stack.width()), stack.good_pixels, stack.flux_unit);
+    spdlog::info("stack: {} exposures of {} px fitted, {:.0f} good pixels, flux unit {:.4g}; {} held out", stack.total_exposures,
+                 io::shape_text(stack.height(), stack.width()), stack.good_pixels, stack.flux_unit,
+                 loaded.held_out.total_exposures);
   }
   Trainer trainer(config, stack, comm, runtime.device);
+  if (loaded.held_out.total_exposures > 0) trainer.validate_on(loaded.held_out);
   if (comm.rank() == 0) {
     spdlog::info("decoder: {} (PSFs up to {} px)", trainer.decoder().mode_name(),
                  std::max(trainer.decoder().kernel_height(), trainer.decoder().kernel_width()));
@@ -330,12 +348,16 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   CheckpointPolicy checkpoints(options, store, loaded, trainer, comm, !run.resumed_from.empty());
   const auto start = Clock::now();
   trainer.train([&](const TrainProgress& p) {
-    if (comm.rank() == 0) {
+    if (comm.rank() == 0 && p.validating) {
+      spdlog::info("iter {:>6}/{} loss {:.6f} held-out {:.6f} (lowest at {}) {:8.1f} ms/it ETA {}", p.iteration,
+                   p.iterations, p.loss, p.held_out_loss, p.best_iteration, p.ms_per_iteration,
+                   format_duration(p.eta_seconds));
+    } else if (comm.rank() == 0) {
       spdlog::info("iter {:>6}/{} loss {:.6f} {:8.1f} ms/it ETA {}", p.iteration, p.iterations, p.loss,
                    p.ms_per_iteration, format_duration(p.eta_seconds));
     }
   }, [&](int iteration) { return checkpoints.keep_going(iteration); });
-  const torch::Tensor latent = trainer.latent();  // the final checkpoint's and the output's
+  const torch::Tensor latent = trainer.latent();  // the final checkpoint's
   checkpoints.finish(latent);
   if (checkpoints.stopped_by() != 0) {
     if (comm.rank() == 0) {
@@ -351,7 +373,10 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
     spdlog::info("iterations {}-{} run in this process, 1-{} restored from the checkpoint", run.first_iteration + 1,
                  run.iterations, run.first_iteration);
   }
-  write_train_outputs(options, loaded, trainer, latent, run, comm);
+  if (comm.rank() == 0 && trainer.validation()) {
+    spdlog::info("stopped: {}", trainer.validation()->stop_reason(run.iterations, config.iterations));
+  }
+  write_train_outputs(options, loaded, trainer, trainer.result(), run, comm);
   return kExitDone;
 }
 

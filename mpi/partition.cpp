@@ -39,12 +39,28 @@ std::vector<std::vector<int>> partition_exposures(const std::vector<std::int64_t
   return owners;
 }
 
+std::vector<std::vector<int>> split_evenly(const std::vector<int>& items, int ranks) {
+  if (ranks < 1) throw Error("partition: rank count must be >= 1, got " + std::to_string(ranks));
+  std::vector<std::vector<int>> owners(ranks);
+  const std::size_t n = items.size(), base = n / ranks, extra = n % ranks;
+  std::size_t next = 0;
+  for (std::size_t r = 0; r < static_cast<std::size_t>(ranks); ++r) {
+    for (std::size_t k = 0; k < base + (r < extra ? 1 : 0); ++k) owners[r].push_back(items[next++]);
+  }
+  return owners;
+}
+
 std::string describe_partition(const std::vector<std::vector<int>>& owners, const std::vector<std::int64_t>& pixels) {
   std::ostringstream out;
   for (std::size_t r = 0; r < owners.size(); ++r) {
     std::int64_t px = 0;
     for (int t : owners[r]) px += pixels[t];
-    out << (r ? "; " : "") << "rank " << r << ": exposures " << owners[r].front();
+    out << (r ? "; " : "") << "rank " << r << ": ";
+    if (owners[r].empty()) {
+      out << "none";
+      continue;
+    }
+    out << "exposures " << owners[r].front();
     if (owners[r].size() > 1) out << "-" << owners[r].back();
     out << " (" << owners[r].size() << ", " << px << " px)";
   }

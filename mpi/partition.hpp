@@ -12,7 +12,12 @@ namespace astroclear::mpi {
 /// ranks than exposures.
 std::vector<std::vector<int>> partition_exposures(const std::vector<std::int64_t>& pixels_per_exposure, int ranks);
 
-/// "rank 0: exposures 0-3 (4, 65536 px); rank 1: ..." for the start-up log.
+/// `items` in contiguous blocks over `ranks`, as even in count as can be (the first ranks get one
+/// more); ranks may get none. For held-out exposures, which need not reach every rank.
+std::vector<std::vector<int>> split_evenly(const std::vector<int>& items, int ranks);
+
+/// "rank 0: exposures 0-3 (4, 65536 px); rank 1: ..." for the start-up log. `owners` holds
+/// indices into `pixels_per_exposure`; a block with gaps reads "exposures 0-4 (4, ...)".
 std::string describe_partition(const std::vector<std::vector<int>>& owners,
                                const std::vector<std::int64_t>& pixels_per_exposure);
 

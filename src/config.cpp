@@ -1,6 +1,8 @@
 // TrainConfig text form and validation.
 #include "src/config.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <iomanip>
 #include <sstream>
 
@@ -37,7 +39,12 @@ std::vector<Setting> TrainConfig::settings() const {
           {"init", name_of(init), O::kMustMatch, ""},
           {"decoder", name_of(decoder), O::kMayChange, ""},
           {"fft_min_psf_size", std::to_string(fft_min_psf_size), O::kMayChange, ""},
-          {"precision", name_of(precision), O::kMayChange, name_of(Precision::kFloat32)}};
+          {"precision", name_of(precision), O::kMayChange, name_of(Precision::kFloat32)},
+          // Which exposures are held out is checked with the inputs (check_compatible); how
+          // often they are scored and when to stop may change.
+          {"validate_every", std::to_string(validation.every), O::kMayChange, "none"},
+          {"stop", name_of(validation.stop), O::kMayChange, "none"},
+          {"patience", std::to_string(validation.patience), O::kMayChange, "none"}};
 }
 
 std::string TrainConfig::to_text() const {
@@ -55,6 +62,26 @@ void TrainConfig::validate() const {
   if (!(learning_rate > 0)) throw Error("--learning-rate: must be > 0, got " + std::to_string(learning_rate));
   if (iterations < 0) throw Error("--iterations: must be >= 0, got " + std::to_string(iterations));
   if (log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(log_every));
+}
+
+void ValidationConfig::validate(int exposures_in_stack) const {
+  if (exposures != kAutomatic && exposures < 0) {
+    throw Error("--validation-exposures: must be >= 0, got " + std::to_string(exposures));
+  }
+  if (exposures != kAutomatic && exposures > exposures_in_stack - 1) {
+    throw Error("--validation-exposures: " + std::to_string(exposures) + " held out of a stack of " +
+                std::to_string(exposures_in_stack) + " exposures would leave " +
+                std::to_string(exposures_in_stack - exposures) +
+                " to fit; at most " + std::to_string(exposures_in_stack - 1) + " can be held out");
+  }
+  if (every < 1) throw Error("--validate-every: must be >= 1, got " + std::to_string(every));
+  if (patience < 1) throw Error("--patience: must be >= 1, got " + std::to_string(patience));
+}
+
+int ValidationConfig::held_out_count(int exposures_in_stack) const {
+  if (exposures != kAutomatic) return exposures;
+  if (exposures_in_stack < 3) return 0;
+  return std::max(1, static_cast<int>(std::lround(0.1 * exposures_in_stack)));
 }
 
 }  // namespace astroclear

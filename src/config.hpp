@@ -44,6 +44,34 @@ inline const std::vector<std::pair<std::string, Precision>>& choices<Precision>(
   return names;
 }
 
+/// What a run's output is when it validates on held-out exposures.
+enum class StopRule {
+  kBest,  ///< the latent image of the lowest held-out loss; stop after `patience` without a lower one
+  kLast,  ///< the last latent image; run to the iteration limit
+};
+
+template <>
+inline const std::vector<std::pair<std::string, StopRule>>& choices<StopRule>() {
+  static const std::vector<std::pair<std::string, StopRule>> names{{"best", StopRule::kBest},
+                                                                   {"last", StopRule::kLast}};
+  return names;
+}
+
+/// Validation on held-out exposures (Notes [held-out exposures], [early stopping]).
+struct ValidationConfig {
+  static constexpr int kAutomatic = -1;
+  int exposures = kAutomatic;  ///< how many to hold out; kAutomatic: see held_out_count(); 0: none
+  int every = 10;              ///< score the latent image every N iterations
+  StopRule stop = StopRule::kBest;
+  int patience = 200;          ///< iterations without a lower held-out loss before a kBest run ends
+
+  /// Throws Error naming the option when a setting is out of range for a stack of `exposures_in_stack`.
+  void validate(int exposures_in_stack) const;
+  /// How many exposures are held out of a stack of n: `exposures`, or for kAutomatic about a tenth
+  /// (at least 1 from 3 exposures up, none below).
+  int held_out_count(int exposures_in_stack) const;
+};
+
 /// Whether a resumed run may use another value of a setting than the checkpoint's run did.
 enum class OnResume {
   kMustMatch,  ///< a different value is refused: it changes what the parameters mean
@@ -73,6 +101,7 @@ struct TrainConfig {
   int fft_min_psf_size = 11;  ///< auto: FFT when the largest PSF side is at least this
   Precision precision = Precision::kFloat32;
   int log_every = 50;
+  ValidationConfig validation;  ///< held-out exposures and when to stop (Note [early stopping])
 
   /// The resolved settings in a fixed order, each with its resume rule. Doubles are written in
   /// their shortest exact form, so text equality is value equality.

@@ -2,6 +2,9 @@
 #include "src/stack.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <string>
 
 namespace astroclear {
 
@@ -14,15 +17,25 @@ std::vector<double> LocalStack::median_sigmas() const {
 }
 
 void LocalStack::normalise(mpi::Communicator& comm) {
-  // Per-exposure median sigma, scattered into a vector over all exposures, summed over ranks.
-  std::vector<double> medians(total_exposures, 0.0);
-  const std::vector<double> local = median_sigmas();
-  for (std::int64_t t = 0; t < local_count(); ++t) medians[exposure_ids[t]] = local[t];
-  comm.all_reduce_sum(medians.data(), medians.size());
-  std::vector<double> sorted = medians;
-  std::sort(sorted.begin(), sorted.end());
-  const std::size_t n = sorted.size();
-  flux_unit = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  // Every exposure's median sigma on every rank (the median of them does not depend on the order).
+  std::vector<double> medians;
+  std::string local;
+  char text[32];
+  for (double m : median_sigmas()) {
+    std::snprintf(text, sizeof(text), "%.17g ", m);
+    local += text;
+  }
+  for (int r = 0; r < comm.size(); ++r) {
+    std::istringstream values(comm.broadcast_string(local, r));
+    for (double m; values >> m;) medians.push_back(m);
+  }
+  std::sort(medians.begin(), medians.end());
+  const std::size_t n = medians.size();
+  normalise_with(n % 2 ? medians[n / 2] : 0.5 * (medians[n / 2 - 1] + medians[n / 2]), comm);
+}
+
+void LocalStack::normalise_with(double unit, mpi::Communicator& comm) {
+  flux_unit = unit;
   images = images / flux_unit;
   sigmas = torch::where(good > 0.5, sigmas / flux_unit, torch::ones_like(sigmas));
   double count = good.sum().item<double>();

@@ -12,8 +12,8 @@ namespace astroclear {
 /// The exposures this rank owns. Built calibrated (common photometric scale), then normalised by
 /// normalise(): fluxes in units of a typical noise level so that the defaults work at any scale.
 struct LocalStack {
-  std::vector<int> exposure_ids;  ///< global indices, ascending
-  int total_exposures = 0;
+  std::vector<int> exposure_ids;  ///< manifest indices, ascending
+  int total_exposures = 0;        ///< in this set (the fit's, or the held-out), over all ranks
   torch::Tensor images;  ///< (n, H, W), 0 where not good
   torch::Tensor sigmas;  ///< (n, H, W), 1 where not good
   torch::Tensor good;    ///< (n, H, W), 1 = good pixel
@@ -30,6 +30,8 @@ struct LocalStack {
   /// Collective. Sets flux_unit to the median over all exposures of each exposure's median good
   /// sigma, divides images and sigmas by it, and sums the good-pixel count over ranks.
   void normalise(mpi::Communicator& comm);
+  /// Collective. The same with a given flux unit (held-out exposures take the fit's).
+  void normalise_with(double unit, mpi::Communicator& comm);
   /// Moves every tensor to `device`.
   void to(torch::Device device);
   /// Moves the images and PSFs to `device` and leaves the sigmas and mask where they are: all that

@@ -74,11 +74,26 @@ void Trainer::mark(double& stage) {
   mark_ = now;
 }
 
+void Trainer::validate_on(const LocalStack& held_out) {
+  held_out_.emplace(held_out, config_.huber_delta, decoder_.mode(), device_);
+  track_.emplace(config_.validation);
+}
+
+void Trainer::score(const torch::Tensor& latent) {
+  const double loss = (*held_out_)(latent, comm_);
+  track_->record(iteration_, loss, [&] { return (latent * stack_.flux_unit).to(torch::kCPU).clone(); });
+}
+
 void Trainer::step() {
   pending_losses_.push_back(compute_gradients());
   optimizer_->step();
   mark(stages_.optimizer);
   if (profiling_) ++stages_.iterations;
+  // The forward pass made the latent image of the parameters before this step: score it now.
+  if (latent_to_score_.defined()) {
+    score(latent_to_score_);
+    latent_to_score_ = torch::Tensor();
+  }
   ++iteration_;
 }
 
@@ -86,6 +101,7 @@ torch::Tensor Trainer::compute_gradients() {
   if (profiling_) mark_ = std::chrono::steady_clock::now();  // the stages start here
   optimizer_->zero_grad();
   torch::Tensor x = encoder_->forward(stack_.images, comm_);
+  if (track_ && track_->due(iteration_)) latent_to_score_ = x.detach();
   mark(stages_.encoder_forward);
   torch::Tensor loss = decoder_.huber_sum(x, terms_) / stack_.good_pixels;
   mark(stages_.decoder_and_loss);
@@ -119,7 +135,7 @@ void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const int first = iteration_;
-  while (iteration_ < config_.iterations) {
+  while (iteration_ < config_.iterations && !(track_ && track_->exhausted())) {
     step();
     if (progress && (iteration_ % config_.log_every == 0 || iteration_ == config_.iterations || iteration_ == 1)) {
       const double loss = loss_history().back();  // synchronises, so the timing below is honest
@@ -130,9 +146,19 @@ void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
       p.loss = loss;
       p.ms_per_iteration = 1e3 * seconds / (iteration_ - first);
       p.eta_seconds = p.ms_per_iteration * 1e-3 * (config_.iterations - iteration_);
+      if (track_ && !track_->empty()) {
+        p.validating = true;
+        p.held_out_loss = track_->last_loss();
+        p.best_iteration = track_->best_iteration();
+      }
       progress(p);
     }
-    if (keep_going && !keep_going(iteration_)) break;
+    if (keep_going && !keep_going(iteration_)) return;  // stopped from outside: score nothing more
+  }
+  // The last latent image is scored even off the `every` grid: a kBest run may keep it.
+  if (track_ && track_->due(iteration_, /*last=*/true) && !track_->exhausted()) {
+    torch::NoGradGuard no_grad;
+    score(encoder_->forward(stack_.images, comm_));
   }
 }
 
@@ -198,9 +224,21 @@ torch::Tensor Trainer::latent() {
   return (encoder_->forward(stack_.images, comm_) * stack_.flux_unit).to(torch::kCPU);
 }
 
-torch::Tensor Trainer::chi_residuals() {
+torch::Tensor Trainer::result() {
+  if (track_ && config_.validation.stop == StopRule::kBest && track_->best_latent().defined()) {
+    return track_->best_latent();
+  }
+  return latent();
+}
+
+torch::Tensor Trainer::held_out_chi_residuals(const torch::Tensor& latent) {
+  if (!held_out_) return torch::zeros({0, stack_.height(), stack_.width()});
+  return held_out_->chi((latent / stack_.flux_unit).to(stack_.images.device(), torch::kFloat32));
+}
+
+torch::Tensor Trainer::chi_residuals(const torch::Tensor& latent) {
   torch::NoGradGuard no_grad;
-  torch::Tensor yhat = decoder_.forward(encoder_->forward(stack_.images, comm_));
+  torch::Tensor yhat = decoder_.forward((latent / stack_.flux_unit).to(stack_.images.device(), torch::kFloat32));
   return (terms_.target - yhat * terms_.weight).to(torch::kCPU);
 }
 

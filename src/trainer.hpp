@@ -14,6 +14,7 @@
 #include "src/huber_loss.hpp"
 #include "src/psf_decoder.hpp"
 #include "src/stack.hpp"
+#include "src/validation.hpp"
 
 namespace astroclear {
 
@@ -24,6 +25,9 @@ struct TrainProgress {
   double loss = 0.0;   ///< global loss of the latest iteration
   double ms_per_iteration = 0.0;
   double eta_seconds = 0.0;
+  bool validating = false;    ///< held-out exposures are scored (the two below are meaningful)
+  double held_out_loss = 0.0;  ///< the latest held-out loss per good pixel
+  int best_iteration = -1;     ///< the iteration of the lowest held-out loss so far
 };
 
 /// Seconds spent in each stage of the iterations run with profiling on (Trainer::profile_stages).
@@ -58,8 +62,15 @@ class Trainer {
   /// and mask are read once, here, and may stay on the host (LocalStack::to_for_training).
   Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device);
 
-  /// Runs the remaining iterations up to config.iterations. Collective. After every iteration
-  /// `keep_going(iteration)` (when given; it must answer the same on every rank) may stop early.
+  /// Scores the latent image on `held_out` (this rank's held-out exposures, normalised with the
+  /// fit's flux unit, images and PSFs on the device; it must outlive the trainer) as
+  /// config.validation says (Notes [held-out exposures], [early stopping]).
+  void validate_on(const LocalStack& held_out);
+
+  /// Runs the remaining iterations up to config.iterations, or until the held-out loss has not
+  /// improved for config.validation.patience iterations (StopRule::kBest). Collective. After every
+  /// iteration `keep_going(iteration)` (when given; it must answer the same on every rank) may
+  /// stop early. Ends by scoring the last latent image when it is due and not yet scored.
   void train(const std::function<void(const TrainProgress&)>& progress = {},
              const std::function<bool(int)>& keep_going = {});
   /// One iteration: compute_gradients() then Adam. Collective.
@@ -73,8 +84,17 @@ class Trainer {
   const std::vector<double>& loss_history();
   /// x = F_theta(y) in calibrated flux units, (H, W), on the CPU. Collective.
   torch::Tensor latent();
-  /// Chi residuals good * (y - yhat) / sigma of this rank's exposures, (n, H, W), on the CPU. Collective.
-  torch::Tensor chi_residuals();
+  /// The run's result: with held-out exposures and StopRule::kBest the kept latent image of the
+  /// lowest held-out loss, else latent(). Collective.
+  torch::Tensor result();
+  /// The held-out record, or nullptr without held-out exposures.
+  const ValidationTrack* validation() const { return track_ ? &*track_ : nullptr; }
+  ValidationTrack* validation() { return track_ ? &*track_ : nullptr; }
+  /// Chi residuals good * (y - f * x) / sigma of this rank's fitted exposures for the latent image
+  /// `latent` (calibrated flux, as latent() and result() give it), (n, H, W), on the CPU.
+  torch::Tensor chi_residuals(const torch::Tensor& latent);
+  /// The same for this rank's held-out exposures (none without validate_on).
+  torch::Tensor held_out_chi_residuals(const torch::Tensor& latent);
 
   /// Copies of every parameter, Adam moment and step, the iteration and the loss history.
   TrainerState state();
@@ -102,6 +122,11 @@ class Trainer {
   std::vector<torch::Tensor> pending_losses_;  ///< device scalars not yet read back
   std::vector<double> loss_history_;
   torch::Device device_;
+  std::optional<HeldOutLoss> held_out_;
+  std::optional<ValidationTrack> track_;
+  torch::Tensor latent_to_score_;  ///< this iteration's latent image, when it is to be scored
+  /// Scores `latent` (normalised, on the device) as the latent image after iteration_ iterations.
+  void score(const torch::Tensor& latent);
   bool profiling_ = false;
   StageSeconds stages_;
   std::chrono::steady_clock::time_point mark_;

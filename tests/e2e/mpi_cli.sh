@@ -12,14 +12,26 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$exe" train -m "$dir/s/stack.toml" -o "$dir/p1.fits" -n 25 --threads 1 >/dev/null || fail "train on 1 process"
 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/p2.fits" -n 25 --threads 1 > "$dir/p2.log" 2>&1 \
   || { cat "$dir/p2.log"; fail "train on 2 ranks"; }
-grep -q "partition: rank 0: exposures 0-1 (2, 8192 px); rank 1: exposures 2-4 (3, 12288 px)" "$dir/p2.log" \
+# One of the 5 exposures is held out by default (Note [held-out exposures]); the other 4 are split.
+grep -q "partition: rank 0: exposures 0-1 (2, 8192 px); rank 1: exposures 2-3 (2, 8192 px)" "$dir/p2.log" \
   || { cat "$dir/p2.log"; fail "partition not printed"; }
+grep -q "held out: rank 0: exposures 4 (1, 4096 px); rank 1: none" "$dir/p2.log" \
+  || { cat "$dir/p2.log"; fail "held-out exposures not printed"; }
 "$exe" compare "$dir/p1.fits" "$dir/p2.fits" --tolerance 1e-4 || fail "2 ranks differ from 1 process"
 
 # The coadd on 2 ranks equals the coadd on one process.
 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c1.fits" >/dev/null || fail "coadd on 1 process"
 "${ranks[@]}" 2 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c2.fits" >/dev/null 2>&1 || fail "coadd on 2 ranks"
 "$exe" compare "$dir/c1.fits" "$dir/c2.fits" --tolerance 1e-6 || fail "coadd differs between 1 and 2 ranks"
+
+# validate on 2 ranks: the held-out loss of the 1-process result; a missing exposure stops both ranks.
+"${ranks[@]}" 2 "$exe" validate "$dir/p1.fits" -m "$dir/s/stack.toml" --exposures 0,4 > "$dir/v.log" 2>&1 \
+  || { cat "$dir/v.log"; fail "validate on 2 ranks"; }
+grep -q "held-out loss per good pixel over the 2 exposure(s)" "$dir/v.log" || { cat "$dir/v.log"; fail "validate output"; }
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" validate "$dir/p1.fits" -m "$dir/s/stack.toml" --exposures 0,9 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "validate with a missing exposure: exit $rc"; }
+grep -q "exposure 9: no such exposure" <<<"$out" || { echo "$out"; fail "missing exposure not named"; }
 
 # More ranks than exposures: refused before any work, every rank exits.
 "$exe" simulate -o "$dir/two" --exposures 2 --size 48 --seed 4 >/dev/null || fail "simulate"
@@ -32,14 +44,14 @@ grep -q "more MPI ranks (3) than exposures (2)" <<<"$out" || { echo "$out"; fail
 # A corrupt exposure that only rank 1 reads: every rank stops within seconds, the file is named.
 # (Every rank reads every header for the partition; truncating the pixel data leaves the headers
 # readable, so only the owner, rank 1, meets the damage.)
-head -c 10000 "$dir/s/exp_004.fits" > "$dir/cut.fits" && mv "$dir/cut.fits" "$dir/s/exp_004.fits"
+head -c 10000 "$dir/s/exp_003.fits" > "$dir/cut.fits" && mv "$dir/cut.fits" "$dir/s/exp_003.fits"
 start=$(date +%s)
 out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/y.fits" -n 5 --threads 1 2>&1)
 rc=$?
 elapsed=$(( $(date +%s) - start ))
 [ $rc -ne 124 ] || fail "ranks hung on a corrupt file"
 [ $rc -ne 0 ] || fail "corrupt file accepted"
-grep -q "exp_004.fits" <<<"$out" || { echo "$out"; fail "corrupt file not named"; }
+grep -q "exp_003.fits" <<<"$out" || { echo "$out"; fail "corrupt file not named"; }
 grep -q "on rank 1" <<<"$out" || { echo "$out"; fail "failing rank not named"; }
 [ "$elapsed" -lt 20 ] || fail "took ${elapsed}s to stop"
 [ ! -e "$dir/y.fits" ] || fail "corrupt input left an output"

@@ -165,6 +165,45 @@ TEST_F(BadInput, FewerThanTwoExposures) {
   expect_refused("1 exposure(s); astroclear needs at least 2 exposures");
 }
 
+TEST_F(BadInput, HoldingOutTheWholeStack) {
+  const testing::CommandResult r = train("--validation-exposures 3");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--validation-exposures: 3 held out of a stack of 3 exposures would leave 0 to fit; at "
+                          "most 2 can be held out"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(output()));
+}
+
+TEST_F(BadInput, ValidateNamesAMissingExposureAndAnImageOfAnotherShape) {
+  ASSERT_EQ(train().exit_code, 0);
+  const std::string validate = std::string(ASTROCLEAR_EXE) + " validate " + output() + " -m " + (dir_ / "stack.toml");
+  testing::CommandResult r = testing::run_command(validate + " --exposures 1,7 --json " + (dir_ / "v.jsonl"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("exposure 7: no such exposure; " + (dir_ / "stack.toml") + " lists exposures 0-2"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "v.jsonl"));
+  io::FitsFile small = io::FitsFile::create(dir_ / "small.fits");
+  small.write_image(io::Image(40, 48, 1.0f));
+  small.close();
+  r = testing::run_command(std::string(ASTROCLEAR_EXE) + " validate " + (dir_ / "small.fits") + " -m " +
+                           (dir_ / "stack.toml") + " --exposures 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("small.fits: 48x40 pixels, but the stack " + (dir_ / "stack.toml") + " is 48x48"),
+            std::string::npos)
+      << r.output;
+  r = testing::run_command(validate + " --exposures 1,1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("exposure 1 is named twice"), std::string::npos) << r.output;
+  r = testing::run_command(validate + " --exposures 0,2 --json " + (dir_ / "v.jsonl"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream json(dir_ / "v.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(json, line);) ++lines;
+  EXPECT_EQ(lines, 3) << "one line per exposure and one for both";
+}
+
 TEST_F(BadInput, NonFitsFile) {
   std::ofstream(dir_ / "exp_001.fits", std::ios::trunc) << "SIMPLE? no, a text file\n";
   expect_refused("exp_001.fits: not a readable FITS file");

@@ -2,6 +2,7 @@
 // can be unusable (killed writer, truncation, flipped byte, other inputs, other configuration).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -88,6 +89,12 @@ class Restart : public ::testing::Test {
       EXPECT_EQ(mine.tensors[i].adam_step, 40);
     }
     EXPECT_EQ(mine.loss_history, straight.loss_history);
+    // The held-out record (Note [early stopping]) continues exactly too.
+    EXPECT_EQ(mine.held_out, straight.held_out);
+    EXPECT_EQ(mine.validation.iterations, straight.validation.iterations);
+    EXPECT_EQ(mine.validation.losses, straight.validation.losses);
+    EXPECT_EQ(mine.validation.best_latent.values, straight.validation.best_latent.values);
+    EXPECT_EQ(mine.validation.iterations, (std::vector<std::uint64_t>{0, 10, 20, 30, 40}));
   }
 
   static TempDir* stack_;
@@ -222,6 +229,47 @@ TEST_F(Restart, InspectPrintsIterationLossConfigInputsAndRanks) {
   expect_in(r, "exp_004.fits  psf ");
 }
 
+// --stop best (the default): the output is the latent image of the lowest held-out loss, the
+// header names that iteration and its loss, and `validate` on the held-out exposure gives that
+// loss back from the output alone.
+TEST_F(Restart, StopBestKeepsTheIterationItReportsAndValidateAgrees) {
+  const CommandResult r = train(60, "--validate-every 5 --patience 15 --learning-rate 0.05");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "held out: rank 0: exposures ");
+  io::FitsFile out = io::FitsFile::open(dir_ / "out.fits");
+  const int kept = static_cast<int>(*out.read_double("ACVALIT"));
+  const double loss = *out.read_double("ACVALLOS");
+  EXPECT_EQ(*out.read_double("ACVALN"), 1);
+  EXPECT_EQ(*out.read_string("ACSTOP"), "best");
+  const io::Checkpoint c = io::read_checkpoint_file(ck() + "/latest.h5", /*with_latent=*/true);
+  ASSERT_EQ(c.held_out.size(), 1u);
+  const auto& v = c.validation;
+  const auto lowest = std::min_element(v.losses.begin(), v.losses.end()) - v.losses.begin();
+  EXPECT_EQ(static_cast<int>(v.iterations[lowest]), kept);
+  EXPECT_NEAR(v.losses[lowest], loss, 1e-7 * loss);
+  EXPECT_EQ(latent_of(dir_ / "out.fits"), v.best_latent.values) << "the output is not the kept latent image";
+  if (c.iteration < 60) {
+    expect_in(r, "none lower in the ");
+    EXPECT_GE(c.iteration - kept, 15) << "stopped before the patience ran out";
+  }
+  const std::string held_out = std::to_string(c.held_out[0]);
+  const CommandResult check = testing::run_command(std::string(ASTROCLEAR_EXE) + " validate " + dir_ / "out.fits" +
+                                                   " -m " + *stack_ / "stack.toml" + " --exposures " + held_out);
+  ASSERT_EQ(check.exit_code, 0) << check.output;
+  char expected[64];
+  std::snprintf(expected, sizeof(expected), "over the 1 exposure(s): %.9g", loss);
+  EXPECT_NE(check.output.find(expected), std::string::npos) << "expected «" << expected << "» in:\n" << check.output;
+}
+
+TEST_F(Restart, CheckpointHoldingOutOtherExposuresIsRefused) {
+  ASSERT_EQ(train(10).exit_code, 0);
+  fs::remove(dir_ / "out.fits");
+  const CommandResult r = train(20, "--resume auto --validation-exposures 2");
+  EXPECT_EQ(r.exit_code, 1);
+  expect_in(r, "was written holding out exposures [");
+  expect_in(r, "(resume with the same --validation-exposures");
+}
+
 TEST_F(Restart, H5dumpListsTheDocumentedLayout) {
   ASSERT_EQ(train(5).exit_code, 0);
   const CommandResult r = testing::run_command("h5dump -H " + ck() + "/latest.h5");
@@ -232,7 +280,10 @@ TEST_F(Restart, H5dumpListsTheDocumentedLayout) {
                            "DATASET \"checksums\"", "DATASET \"loss_history\"", "DATASET \"latent\"",
                            "GROUP \"parameters\"", "DATASET \"depthwise_weight_2\"", "DATASET \"pointwise_bias\"",
                            "GROUP \"adam\"", "GROUP \"exp_avg\"", "GROUP \"exp_avg_sq\"",
-                           "DATASPACE  SIMPLE { ( 5, 1, 7, 7 ) / ( 5, 1, 7, 7 ) }",
+                           "DATASET \"held_out\"", "GROUP \"validation\"", "DATASET \"losses\"",
+                           "DATASET \"best_latent\"",
+                           // 5 exposures, 1 held out by default: the sharded axis runs over the 4 fitted
+                           "DATASPACE  SIMPLE { ( 4, 1, 7, 7 ) / ( 4, 1, 7, 7 ) }",
                            "DATASPACE  SIMPLE { ( 64, 64 ) / ( 64, 64 ) }"}) {
     expect_in(r, name);
   }

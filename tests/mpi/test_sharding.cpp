@@ -5,8 +5,10 @@
 #include <filesystem>
 
 #include "jobs/stack_loader.hpp"
+#include "eval/image_mm.hpp"
 #include "eval/richardson_lucy.hpp"
 #include "src/trainer.hpp"
+#include "src/validation.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
 #include "tests/test_support.hpp"
 
@@ -135,6 +137,81 @@ TEST_F(Sharding, GradientsEqualSingleProcessGradients) {
   if (comm_->rank() == 0) std::printf("[P=%d] worst relative gradient difference %.3g\n", comm_->size(), global_worst);
   EXPECT_LT(worst, 1e-4) << "parameter " << worst_name << " on rank " << comm_->rank();
   ASSERT_TRUE(on_all_ranks(*comm_, worst < 1e-4));
+}
+
+// Note [held-out exposures]: two exposures held out (one each of the narrowest and the widest
+// seeing halves), possibly on any rank: the same held-out record and kept latent image for any
+// split as in one process.
+TEST_F(Sharding, HeldOutRecordIsTheSameForAnySplit) {
+  config_.validation.every = 5;
+  config_.validation.exposures = 2;
+  const auto run = [&](mpi::Communicator& comm) {
+    jobs::LoadedStack loaded = jobs::load_for_fit(manifest_, config_.validation, comm);
+    Trainer trainer(config_, loaded.stack, comm, torch::kCPU);
+    trainer.validate_on(loaded.held_out);
+    trainer.train();
+    return std::make_pair(*trainer.validation(), trainer.result());
+  };
+  const auto [track, result] = run(*comm_);
+  bool ok = true;
+  if (comm_->rank() == 0) {
+    mpi::LocalCommunicator local;
+    const auto [expected_track, expected] = run(local);
+    ASSERT_EQ(track.iterations(), expected_track.iterations());
+    EXPECT_EQ(track.iterations().size(), 7u);  // 0, 5, ..., 30
+    double worst = 0;
+    for (std::size_t k = 0; k < track.losses().size(); ++k) {
+      worst = std::max(worst, std::abs(track.losses()[k] / expected_track.losses()[k] - 1));
+    }
+    const double diff = ((result - expected).norm() / expected.norm()).item<double>();
+    std::printf("[P=%d] held-out loss worst relative difference %.3g, kept latent (iteration %d) %.3g\n",
+                comm_->size(), worst, track.best_iteration(), diff);
+    EXPECT_LT(worst, 1e-5);
+    EXPECT_EQ(track.best_iteration(), expected_track.best_iteration());
+    EXPECT_LT(diff, 1e-4);
+    ok = !::testing::Test::HasFailure();
+  }
+  ASSERT_TRUE(on_all_ranks(*comm_, ok));
+}
+
+TEST_F(Sharding, ImageMmAndHeldOutRichardsonLucyAreTheSameForAnySplit) {
+  ImageMmConfig mm;
+  mm.iterations = 20;
+  RichardsonLucyConfig rl;
+  rl.iterations = 20;
+  rl.validation.every = mm.validation.every = 4;
+  rl.validation.exposures = mm.validation.exposures = 2;
+  const auto restore = [&](mpi::Communicator& comm, bool image_mm_method) {
+    jobs::LoadedStack loaded = jobs::load_for_fit(manifest_, rl.validation, comm);
+    const PsfDecoder decoder(loaded.stack.psfs, loaded.stack.height(), loaded.stack.width(), PsfDecoder::Mode::kFft,
+                             torch::kCPU);
+    const HeldOutLoss held_out(loaded.held_out, 1.0, PsfDecoder::Mode::kFft, torch::kCPU);
+    ValidationTrack track(rl.validation);
+    IterationHooks hooks;
+    hooks.held_out = &held_out;
+    hooks.track = &track;
+    const torch::Tensor x = image_mm_method ? image_mm(loaded.stack, decoder, mm, comm, hooks)
+                                            : richardson_lucy(loaded.stack, decoder, rl, comm, hooks);
+    return std::make_pair(x, track.losses());
+  };
+  for (bool image_mm_method : {false, true}) {
+    const auto [latent, losses] = restore(*comm_, image_mm_method);
+    bool ok = true;
+    if (comm_->rank() == 0) {
+      mpi::LocalCommunicator local;
+      const auto [expected, expected_losses] = restore(local, image_mm_method);
+      const double diff = ((latent - expected).norm() / expected.norm()).item<double>();
+      std::printf("[P=%d] %s latent relative L2 difference %.3g\n", comm_->size(),
+                  image_mm_method ? "ImageMM" : "Richardson-Lucy", diff);
+      EXPECT_LT(diff, 1e-5);
+      EXPECT_GE(latent.min().item<double>(), 0.0);
+      ASSERT_EQ(losses.size(), 6u);  // 0, 4, ..., 20
+      for (std::size_t k = 0; k < losses.size(); ++k) EXPECT_NEAR(losses[k], expected_losses[k], 1e-5 * losses[k]);
+      EXPECT_LT(losses.back(), losses.front()) << "the restoration predicts the held-out exposures no better";
+      ok = !::testing::Test::HasFailure();
+    }
+    ASSERT_TRUE(on_all_ranks(*comm_, ok));
+  }
 }
 
 TEST_F(Sharding, NcclOnGpusMatchesMpiOnCpus) {
