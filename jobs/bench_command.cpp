@@ -271,11 +271,11 @@ void print_row(const BenchOptions& options, const Runtime& runtime, int ranks, d
 }
 
 /// Collective. Strong scaling: rank 0 alone on the whole stack, same threads, beside the P-rank time.
-void time_single_rank(const BenchOptions& options, const std::string& stack_dir, const TrainConfig& config,
+void time_single_rank(const BenchOptions& options, const std::string& manifest, const TrainConfig& config,
                       const Runtime& runtime, mpi::Communicator& comm, BenchRow& row) {
   comm.collectively([&] {
     mpi::LocalCommunicator local;
-    LoadedStack whole = load_stack(stack_dir + "/stack.toml", local);
+    LoadedStack whole = load_stack(manifest, local);
     whole.stack.normalise(local);
     whole.stack.to_for_training(runtime.device);
     Trainer alone(config, whole.stack, local, runtime.device);
@@ -391,8 +391,12 @@ Command add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   BenchOptions& o = *options;
   CLI::App* command = app.add_subcommand("bench", "time training iterations on simulated stacks (table and JSON)");
-  command->add_option("--sizes", o.sizes, "image sides in pixels")->delimiter(',');
-  command->add_option("--exposures", o.exposures, "exposures per stack");
+  CLI::Option* sizes = command->add_option("--sizes", o.sizes, "image sides in pixels")->delimiter(',');
+  CLI::Option* exposures = command->add_option("--exposures", o.exposures, "exposures per stack");
+  command->add_option("--stack", o.stack, "time on this stack (a manifest) instead of simulated ones")
+      ->check(CLI::ExistingFile)
+      ->excludes(sizes)
+      ->excludes(exposures);
   add_choice(command, "--decoders", o.decoders, "fft and/or direct");
   command->add_option("--warmup", o.warmup, "untimed iterations first");
   command->add_option("--iterations", o.iterations, "timed iterations (median reported)");
@@ -428,23 +432,28 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
                 "threads", "ms/iter", "p10-p90", "MB reduced", "comm ms", "comm %", "peak RSS MB", "peak GPU MB");
   }
   std::vector<io::JsonObject> rows;  // written whole when the benchmark ends
-  for (int size : options.sizes) {
-    const std::string dir = write_bench_stack(options, size, comm);
-    LoadedStack loaded = load_stack(dir + "/stack.toml", comm);
+  const bool simulated = options.stack.empty();
+  for (const int side : simulated ? options.sizes : std::vector<int>{0}) {
+    const std::string dir = simulated ? write_bench_stack(options, side, comm)
+                                      : std::filesystem::path(options.stack).parent_path().string();
+    const std::string manifest = simulated ? dir + "/stack.toml" : options.stack;
+    LoadedStack loaded = load_stack(manifest, comm);
+    BenchOptions stack_options = options;  // the rows name the exposures of the stack timed
+    stack_options.exposures = loaded.stack.total_exposures;
     loaded.stack.normalise(comm);
     loaded.stack.to_for_training(runtime.device);
     for (const DecoderChoice decoder : options.decoders) {
       BenchRow row;
-      row.size = size;
+      row.size = static_cast<int>(loaded.stack.width());
       row.decoder = decoder;
       TrainConfig config;
       config.decoder = decoder;
       config.precision = options.precision;
       config.iterations = options.warmup + options.iterations;
       Trainer trainer(config, loaded.stack, comm, runtime.device);
-      time_iterations(trainer, options, loaded.stack, runtime, bandwidth, comm, row);
-      if (comm.rank() == 0) print_row(options, runtime, comm.size(), bandwidth, row);
-      if (options.scaling && comm.size() > 1) time_single_rank(options, dir, config, runtime, comm, row);
+      time_iterations(trainer, stack_options, loaded.stack, runtime, bandwidth, comm, row);
+      if (comm.rank() == 0) print_row(stack_options, runtime, comm.size(), bandwidth, row);
+      if (options.scaling && comm.size() > 1) time_single_rank(options, manifest, config, runtime, comm, row);
       std::vector<double> solution_losses;
       if (options.solution_iterations > 0) {
         solution_losses = time_to_solution(options, config, loaded.stack, runtime, comm, row);
@@ -452,10 +461,10 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
       if (comm.rank() == 0 && !options.reference.empty() && decoder == DecoderChoice::kFft && comm.size() == 1) {
         compare_with_reference(options, dir, loaded.stack, runtime, solution_losses, row);
       }
-      if (comm.rank() == 0) rows.push_back(to_json(options, runtime, comm.size(), bandwidth, row));
+      if (comm.rank() == 0) rows.push_back(to_json(stack_options, runtime, comm.size(), bandwidth, row));
     }
     comm.barrier();
-    if (comm.rank() == 0) io::remove_tree(dir);
+    if (simulated && comm.rank() == 0) io::remove_tree(dir);
   }
   comm.collectively([&] {
     if (!options.json.empty()) io::write_json_lines(options.json, rows);

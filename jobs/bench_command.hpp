@@ -25,6 +25,7 @@ struct BenchOptions {
   int iterations = 10;
   std::string json;               ///< also write one JSON object per line here
   bool overwrite = false;         ///< replace an existing `json` file
+  std::string stack;              ///< time on this manifest's stack instead of simulated ones; "" = simulate
   std::string work_dir = "/tmp";  ///< where the simulated stacks are written (removed after)
   std::string reference;          ///< reference_acn.py to run on the same stacks (rank 0, FFT decoder); "" = none
   std::string python = "/usr/bin/python3";
