@@ -1,6 +1,7 @@
 // Scoring detections against a truth catalogue: matching, completeness, false detections, photometry.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
