@@ -26,7 +26,7 @@ namespace astroclear {
 // of two images per iteration, so any split of the exposures gives the same result.
 
 struct ImageMmConfig {
-  int iterations = 500;
+  int iterations = 1000;  ///< the most, with StopRule::kBest (docs/science.md, "Held-out stopping")
   double kappa = 2.0;       ///< the largest factor one step moves a pixel by
   double pedestal = 10.0;   ///< b(t) in units of the exposure's median sigma
   bool robust = true;       ///< Huber weights, recomputed every iteration

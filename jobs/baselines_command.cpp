@@ -44,6 +44,8 @@ void add_iterative_options(CLI::App* command, IterativeOptions& options, int& it
   command->add_option("--pedestal", pedestal, "positive pedestal added to data and model, in median sigmas");
   add_choice(command, "--decoder", options.decoder, "PSF convolution: auto, fft or direct");
   command->add_option("--log-every", options.log_every, "progress line every N iterations");
+  command->add_option("--target-fwhm", options.target_fwhm,
+                      "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully");
   add_validation_options(command, validation);
   add_runtime_options(command, options.runtime);
 }
@@ -66,9 +68,12 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   mpi::Communicator& comm = *runtime.comm;
   comm.collectively([&] {
     if (options.log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(options.log_every));
+    if (!(options.target_fwhm >= 0 && options.target_fwhm <= 50)) {
+      throw Error("--target-fwhm: must be in [0, 50] pixels, got " + std::to_string(options.target_fwhm));
+    }
     io::check_output_path(options.output, options.overwrite);
   }, comm.rank() == 0);
-  LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm);
+  LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm);
   LocalStack& stack = loaded.stack;
   stack.to(runtime.device);
   loaded.held_out.to_for_training(runtime.device);
@@ -113,6 +118,7 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
     for (const auto& card : method.cards) primary.cards.push_back(card);
     primary.cards.push_back({"ACCHANGE", std::to_string(last_change), "relative change of the last iteration"});
     primary.cards.push_back({"ACDECOD", quoted(decoder.mode_name()), "PSF convolution"});
+    primary.cards.push_back({"ACTFWHM", std::to_string(options.target_fwhm), "resolution, Gaussian FWHM px (0: none)"});
     primary.cards.push_back({"ACTIME", std::to_string(seconds), "wall time (s)"});
     if (track) add_validation_provenance(primary, loaded, *track, method.validation.stop, done, method.iterations);
     io::write_fits_atomically(options.output, {primary}, options.overwrite);

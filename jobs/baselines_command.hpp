@@ -24,6 +24,7 @@ struct IterativeOptions {
   bool overwrite = false;
   DecoderChoice decoder = DecoderChoice::kAuto;  ///< PSF convolution, as train's --decoder
   int log_every = 100;                           ///< progress line every N iterations
+  double target_fwhm = 0;  ///< pixels; > 0: restore to that Gaussian resolution (Note [target resolution])
   RuntimeOptions runtime;
 };
 

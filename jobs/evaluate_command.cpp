@@ -22,6 +22,7 @@
 #include "eval/detection_scores.hpp"
 #include "eval/image_metrics.hpp"
 #include "src/psf_decoder.hpp"
+#include "src/target_resolution.hpp"
 
 namespace astroclear::jobs {
 namespace fs = std::filesystem;
@@ -55,6 +56,7 @@ Truth read_truth(const std::string& dir) {
 struct Evaluated {
   std::string path, label, product;
   bool reconvolved = false;
+  bool at_target = false;  ///< reconvolved, or restored to the target resolution itself
   DetectionScores scores;
   ImageMetrics metrics;
   std::vector<SweepPoint> sweep;             ///< by ascending threshold (Note [threshold sweep])
@@ -91,13 +93,23 @@ torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth,
     throw Error(e.path + ": " + io::shape_text(image.size(0), image.size(1)) + " pixels, but the truth is " +
                 io::shape_text(truth.image.size(0), truth.image.size(1)));
   }
+  // A latent image restored to a target resolution (ACTFWHM) needs only the rest of the way.
+  const double resolution = f.read_double("ACTFWHM").value_or(0);
   switch (options.reconvolve) {
-    case Reconvolve::kAuto: e.reconvolved = is_latent_product(e.product); break;
+    case Reconvolve::kAuto: e.reconvolved = is_latent_product(e.product) && resolution < truth.target_fwhm - 1e-6; break;
     case Reconvolve::kYes: e.reconvolved = true; break;
     case Reconvolve::kNo: e.reconvolved = false; break;
   }
   image = torch::nan_to_num(image, 0.0, 0.0, 0.0);
-  if (e.reconvolved) image = fft_convolve(image, truth.target_psf.unsqueeze(0))[0];
+  e.at_target = e.reconvolved || (is_latent_product(e.product) && resolution >= truth.target_fwhm - 1e-6);
+  if (e.reconvolved) {
+    const torch::Tensor kernel =
+        resolution > 0 && resolution < truth.target_fwhm
+            ? gaussian_kernel(truth.target_psf.size(0), std::sqrt(truth.target_fwhm * truth.target_fwhm -
+                                                                   resolution * resolution)).to(torch::kFloat32)
+            : truth.target_psf;
+    image = fft_convolve(image, kernel.unsqueeze(0))[0];
+  }
   return image;
 }
 
@@ -125,7 +137,7 @@ void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
   };
   row("", [](const Evaluated& e) { return e.label; });
   row("file", [](const Evaluated& e) { return fs::path(e.path).filename().string(); });
-  row("seen at", [](const Evaluated& e) { return std::string(e.reconvolved ? "target PSF" : "its own PSF"); });
+  row("seen at", [](const Evaluated& e) { return std::string(e.at_target ? "target PSF" : "its own PSF"); });
   row("completeness (of detectable)", [](const Evaluated& e) { return fixed(e.scores.completeness, 3); });
   row("  found / detectable", [](const Evaluated& e) {
     return std::to_string(e.scores.found) + "/" + std::to_string(e.scores.detectable);

@@ -13,6 +13,7 @@
 #include "io/exposure_reader.hpp"
 #include "jobs/tensor_image.hpp"
 #include "mpi/partition.hpp"
+#include "src/target_resolution.hpp"
 
 namespace astroclear::jobs {
 namespace {
@@ -154,7 +155,8 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
   return load_stack(plan_stack(manifest, comm), Selection{}, comm);
 }
 
-LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm) {
+LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm,
+                         double target_fwhm) {
   StackPlan plan = plan_stack(manifest, comm, /*with_seeing=*/validation.exposures != 0);
   const int n = static_cast<int>(plan.spec.exposures.size());
   comm.collectively([&] { validation.validate(n); });
@@ -163,6 +165,16 @@ LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& va
   LoadedStack loaded = load_stack(std::move(plan), selection, comm);
   loaded.stack.normalise(comm);
   loaded.held_out.normalise_with(loaded.stack.flux_unit, comm);
+  if (target_fwhm > 0) {
+    const double residual = std::max(restore_to_target(loaded.stack, target_fwhm),
+                                     restore_to_target(loaded.held_out, target_fwhm));
+    int worst = static_cast<int>(std::ceil(residual * 1e6));  // in millionths, for the max over ranks
+    comm.all_reduce_max(&worst, 1);
+    if (comm.rank() == 0) {
+      spdlog::info("target resolution: a Gaussian of FWHM {} px; every PSF is a kernel * that target to a relative "
+                   "{:.2g} or better", target_fwhm, worst * 1e-6);
+    }
+  }
   return loaded;
 }
 

@@ -64,7 +64,10 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
 /// Collective. The stack of a fit that validates on held-out exposures (Note [held-out
 /// exposures]): refuses a `validation` that does not fit the stack, holds out
 /// validation.held_out_count() exposures spread over the range of seeing, reads the stack, and
-/// normalises the fit's exposures and then the held-out ones with the same flux unit.
-LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm);
+/// normalises the fit's exposures and then the held-out ones with the same flux unit. With
+/// `target_fwhm` > 0, every PSF becomes its kernel to that Gaussian target (Note [target
+/// resolution]), so that the latent image is the sky at that resolution.
+LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm,
+                         double target_fwhm = 0);
 
 }  // namespace astroclear::jobs

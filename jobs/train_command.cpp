@@ -13,6 +13,8 @@
 #include "common/error.hpp"
 #include "eval/coadd.hpp"
 #include "io/checkpoint_store.hpp"
+#include "io/checksum.hpp"
+#include "io/fits_file.hpp"
 #include "io/fits_output.hpp"
 #include "io/png_preview.hpp"
 #include "jobs/checkpointing.hpp"
@@ -59,6 +61,29 @@ void check_train_options(const TrainOptions& options, const io::CheckpointStore&
                   "); pass --resume auto to continue it, or --overwrite to start over (nothing was changed)");
     }
   }, comm.rank() == 0);
+}
+
+/// Collective. The image of --warm-start (Note [warm start]) as every rank reads it, checked against
+/// the stack's shape, negative values set to 0; its checksum goes into `config` (a resumed run
+/// must start from the same image). Undefined without --warm-start. Logs the resolved configuration.
+torch::Tensor read_warm_start(const LoadedStack& loaded, TrainConfig& config, mpi::Communicator& comm) {
+  torch::Tensor image;
+  if (!config.warm_start.empty()) {
+    comm.collectively([&] {
+      io::FitsFile f = io::FitsFile::open_image(config.warm_start, "");
+      const io::Image pixels = f.read_image();
+      if (pixels.height != loaded.plan.height || pixels.width != loaded.plan.width) {
+        throw Error("--warm-start: " + f.where() + " is " + io::shape_text(pixels.height, pixels.width) +
+                    " pixels, but the stack is " + io::shape_text(loaded.plan.height, loaded.plan.width));
+      }
+      io::Checksum sum;
+      sum.add(pixels.pixels);
+      config.warm_start_checksum = sum.value();
+      image = torch::nan_to_num(to_tensor(pixels), 0.0, 0.0, 0.0).clamp_min(0);
+    });
+  }
+  if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());
+  return image;
 }
 
 /// Picks and reads the checkpoint to resume from (rank 0); nullopt to start fresh. Refuses an
@@ -233,6 +258,7 @@ io::OutputHdu latent_hdu(const torch::Tensor& latent, const LoadedStack& loaded,
   primary.cards.push_back({"ACLOSS", std::to_string(run.loss), "final masked Huber loss per good pixel"});
   primary.cards.push_back({"ACRANKS", std::to_string(ranks), "MPI ranks used"});
   primary.cards.push_back({"ACDECOD", quoted(trainer.decoder().mode_name()), "PSF decoder"});
+  primary.cards.push_back({"ACTFWHM", std::to_string(config.target_fwhm), "resolution, Gaussian FWHM px (0: none)"});
   primary.cards.push_back({"ACFUNIT", std::to_string(loaded.stack.flux_unit), "flux unit of the normalised inputs"});
   primary.cards.push_back({"ACTIME", std::to_string(run.seconds), "training wall time of the last run (s)"});
   primary.cards.push_back({"ACSTART", std::to_string(run.first_iteration), "iterations restored from a checkpoint"});
@@ -299,8 +325,12 @@ Command add_train_command(CLI::App& app) {
   add_choice(command, "--init", c.init, "identity (start at the weighted mean) or random");
   add_choice(command, "--decoder", c.decoder, "PSF convolution: auto, fft or direct");
   add_choice(command, "--precision", c.precision, "float32, or bf16 for the encoder's convolutions and activations");
+  command->add_option("--warm-start", c.warm_start,
+                      "start from this latent image (FITS, e.g. from astroclear mm or rl) and refine it");
   add_validation_options(command, c.validation);
   command->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
+  command->add_option("--target-fwhm", c.target_fwhm,
+                      "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully");
   command->add_option("--log-every", c.log_every, "progress line every N iterations");
 
   CheckpointOptions& k = options->checkpoint;
@@ -315,7 +345,8 @@ Command add_train_command(CLI::App& app) {
   return {command, [options](const mpi::MpiEnvironment& env) { return run_train(*options, env); }};
 }
 
-int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
+int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
+  TrainOptions options = requested;  // its config gets the warm start's checksum once it is read
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
   const TrainConfig& config = options.config;
@@ -324,9 +355,9 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   // The clamp only keeps the constructor from throwing before check_train_options refuses the value.
   const io::CheckpointStore store(checkpoint_dir, std::max(options.checkpoint.keep, 1));
   check_train_options(options, store, comm);
-  if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());
 
-  LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm);
+  LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm);
+  const torch::Tensor warm_start = read_warm_start(loaded, options.config, comm);
   LocalStack& stack = loaded.stack;
   stack.to_for_training(runtime.device);
   loaded.held_out.to_for_training(runtime.device);
@@ -337,6 +368,7 @@ int run_train(const TrainOptions& options, const mpi::MpiEnvironment& env) {
   }
   Trainer trainer(config, stack, comm, runtime.device);
   if (loaded.held_out.total_exposures > 0) trainer.validate_on(loaded.held_out);
+  if (warm_start.defined()) trainer.warm_start(warm_start);
   if (comm.rank() == 0) {
     spdlog::info("decoder: {} (PSFs up to {} px)", trainer.decoder().mode_name(),
                  std::max(trainer.decoder().kernel_height(), trainer.decoder().kernel_width()));

@@ -60,8 +60,16 @@ std::string describe_partition(const std::vector<std::vector<int>>& owners, cons
       out << "none";
       continue;
     }
-    out << "exposures " << owners[r].front();
-    if (owners[r].size() > 1) out << "-" << owners[r].back();
+    out << "exposures ";
+    // Runs of consecutive indices as "a-b", separated by commas: "0-14,16-21,23".
+    const auto& owned = owners[r];
+    for (std::size_t k = 0; k < owned.size();) {
+      std::size_t end = k;
+      while (end + 1 < owned.size() && owned[end + 1] == owned[end] + 1) ++end;
+      out << (k ? "," : "") << owned[k];
+      if (end > k) out << "-" << owned[end];
+      k = end + 1;
+    }
     out << " (" << owners[r].size() << ", " << px << " px)";
   }
   return out.str();

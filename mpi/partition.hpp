@@ -17,7 +17,7 @@ std::vector<std::vector<int>> partition_exposures(const std::vector<std::int64_t
 std::vector<std::vector<int>> split_evenly(const std::vector<int>& items, int ranks);
 
 /// "rank 0: exposures 0-3 (4, 65536 px); rank 1: ..." for the start-up log. `owners` holds
-/// indices into `pixels_per_exposure`; a block with gaps reads "exposures 0-4 (4, ...)".
+/// indices into `pixels_per_exposure`; a block with gaps lists its runs ("exposures 0-2,4,6-9 (8, ...)").
 std::string describe_partition(const std::vector<std::vector<int>>& owners,
                                const std::vector<std::int64_t>& pixels_per_exposure);
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <iomanip>
 #include <sstream>
 
@@ -20,6 +21,13 @@ std::string exact_text(double value) {
     if (std::stod(out.str()) == value) return out.str();
   }
   return std::to_string(value);
+}
+
+/// 16 hexadecimal digits.
+std::string checksum_hex(std::uint64_t value) {
+  char text[20];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(value));
+  return text;
 }
 
 }  // namespace
@@ -44,7 +52,10 @@ std::vector<Setting> TrainConfig::settings() const {
           // often they are scored and when to stop may change.
           {"validate_every", std::to_string(validation.every), O::kMayChange, "none"},
           {"stop", name_of(validation.stop), O::kMayChange, "none"},
-          {"patience", std::to_string(validation.patience), O::kMayChange, "none"}};
+          {"patience", std::to_string(validation.patience), O::kMayChange, "none"},
+          {"target_fwhm", exact_text(target_fwhm), O::kMustMatch, "0"},
+          {"warm_start", warm_start.empty() ? std::string("none") : checksum_hex(warm_start_checksum), O::kMustMatch,
+           "none"}};
 }
 
 std::string TrainConfig::to_text() const {
@@ -62,6 +73,10 @@ void TrainConfig::validate() const {
   if (!(learning_rate > 0)) throw Error("--learning-rate: must be > 0, got " + std::to_string(learning_rate));
   if (iterations < 0) throw Error("--iterations: must be >= 0, got " + std::to_string(iterations));
   if (log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(log_every));
+  if (!(target_fwhm >= 0 && target_fwhm <= 50)) {
+    throw Error("--target-fwhm: must be in [0, 50] pixels (0: no target, a deconvolved image), got " +
+                std::to_string(target_fwhm));
+  }
 }
 
 void ValidationConfig::validate(int exposures_in_stack) const {

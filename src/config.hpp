@@ -94,7 +94,7 @@ struct TrainConfig {
   std::vector<int> kernel_sizes{3, 5, 7};  ///< one depthwise branch per size (odd)
   double huber_delta = 1.0;                ///< in units of the pixel's sigma
   double learning_rate = 1e-2;             ///< Adam
-  int iterations = 300;
+  int iterations = 2000;  ///< the most, with StopRule::kBest (docs/science.md, "Held-out stopping")
   std::uint64_t seed = 0;
   Init init = Init::kIdentity;
   DecoderChoice decoder = DecoderChoice::kAuto;
@@ -102,6 +102,9 @@ struct TrainConfig {
   Precision precision = Precision::kFloat32;
   int log_every = 50;
   ValidationConfig validation;  ///< held-out exposures and when to stop (Note [early stopping])
+  double target_fwhm = 0;       ///< pixels; > 0: the latent image at that resolution (Note [target resolution])
+  std::string warm_start;       ///< a latent image (FITS) training starts at (Note [warm start]); "" = none
+  std::uint64_t warm_start_checksum = 0;  ///< of its pixels, as read (resolved by the command)
 
   /// The resolved settings in a fixed order, each with its resume rule. Doubles are written in
   /// their shortest exact form, so text equality is value equality.

@@ -135,7 +135,9 @@ torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {
 }
 
 torch::Tensor EncoderImpl::forward(const torch::Tensor& images, mpi::Communicator& comm) {
-  return torch::relu(mpi::all_reduce_sum(partial_sum(images), comm) + pointwise_bias);
+  torch::Tensor z = mpi::all_reduce_sum(partial_sum(images), comm) + pointwise_bias;
+  if (prior_.defined()) z = z + prior_;
+  return torch::relu(z);
 }
 
 }  // namespace astroclear

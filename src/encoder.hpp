@@ -31,6 +31,12 @@ namespace astroclear {
 // kernels are float32 only, so on CPUs bf16 runs LibTorch's slower operations: the option is for
 // GPUs.
 
+// Note [warm start]: training can start from a classical restoration x_c (the output of `rl` or
+// `mm`, the combination of AstroClearNet and ImageMM its authors name as the next step). The
+// encoder then computes ReLU(sum + bias + x_c) and its pointwise weights and bias start at 0, so
+// the latent image starts exactly at x_c, and the network learns a correction to it under the
+// robust Huber loss, with the held-out exposures deciding how far to go: at worst it keeps x_c.
+
 /// F_theta: exposures (n, H, W) -> latent image (H, W), non-negative.
 struct EncoderImpl : torch::nn::Module {
   /// `exposure_ids`: the global indices this rank owns; `total_exposures`: n over all ranks.
@@ -44,8 +50,11 @@ struct EncoderImpl : torch::nn::Module {
 
   /// Partial pointwise sum of this rank's exposures (n, H, W) -> (H, W), before the all-reduce.
   torch::Tensor partial_sum(const torch::Tensor& images);
-  /// The latent image: ReLU(all-reduce(partial_sum) + bias). Collective.
+  /// The latent image: ReLU(all-reduce(partial_sum) + bias + prior). Collective.
   torch::Tensor forward(const torch::Tensor& images, mpi::Communicator& comm);
+
+  /// Note [warm start]: a fixed image (H, W), the same on every rank, added before the final ReLU.
+  void set_prior(torch::Tensor prior) { prior_ = std::move(prior); }
 
   /// Parameters whose gradients must be summed over ranks (the pointwise bias).
   std::vector<torch::Tensor> replicated_parameters() const { return {pointwise_bias}; }
@@ -66,6 +75,7 @@ struct EncoderImpl : torch::nn::Module {
   void check_cache(const torch::Tensor& images);
 
   torch::ScalarType compute_type_;  ///< of the convolutions and activations: float32 or bfloat16
+  torch::Tensor prior_;              ///< Note [warm start]; undefined: none
 
   // Note [padded inputs]: the exposures never change during training, so where astroclear's CPU
   // kernels run, each branch's reflect-padded copy is made once and kept (one stack-sized tensor

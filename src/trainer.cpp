@@ -79,6 +79,13 @@ void Trainer::validate_on(const LocalStack& held_out) {
   track_.emplace(config_.validation);
 }
 
+void Trainer::warm_start(const torch::Tensor& latent) {
+  torch::NoGradGuard no_grad;
+  encoder_->set_prior((latent / stack_.flux_unit).to(device_, torch::kFloat32).clamp_min(0));
+  encoder_->pointwise_weight.zero_();
+  encoder_->pointwise_bias.zero_();
+}
+
 void Trainer::score(const torch::Tensor& latent) {
   const double loss = (*held_out_)(latent, comm_);
   track_->record(iteration_, loss, [&] { return (latent * stack_.flux_unit).to(torch::kCPU).clone(); });

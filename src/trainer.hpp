@@ -67,6 +67,11 @@ class Trainer {
   /// config.validation says (Notes [held-out exposures], [early stopping]).
   void validate_on(const LocalStack& held_out);
 
+  /// Note [warm start]: training starts at `latent` (H, W; calibrated flux, >= 0, like result()),
+  /// which the encoder adds before its final ReLU, with its pointwise weights and bias set to 0.
+  /// Before the first iteration.
+  void warm_start(const torch::Tensor& latent);
+
   /// Runs the remaining iterations up to config.iterations, or until the held-out loss has not
   /// improved for config.validation.patience iterations (StopRule::kBest). Collective. After every
   /// iteration `keep_going(iteration)` (when given; it must answer the same on every rank) may

@@ -89,4 +89,13 @@ grep -q "bench.jsonl" <<<"$out" || { echo "$out"; fail "bench did not name the e
 [ "$(field precision)" = '"bf16"' ] || fail "bench JSON: --precision bf16 not recorded"
 positive ms_per_iteration
 ls "$dir" | grep -q "^astroclear-bench-" && fail "bench left its simulated stack behind"
-echo "PASS bench on 2 ranks (JSON row, scaling, time to solution, existing JSON kept)"
+# --stack times the user's own stack (every exposure of it) and leaves it where it was.
+"$exe" simulate -o "$dir/own" --exposures 4 --size 40 --seed 6 >/dev/null || fail "simulate"
+"${ranks[@]}" 2 "$exe" bench --stack "$dir/own/stack.toml" --warmup 1 --iterations 2 --threads 1 \
+  --json "$dir/own.jsonl" > "$dir/own.log" 2>&1 || { cat "$dir/own.log"; fail "bench --stack"; }
+grep -q '"exposures": *4' "$dir/own.jsonl" && grep -q '"size": *40' "$dir/own.jsonl" ||
+  { cat "$dir/own.jsonl"; fail "bench --stack: not the stack's exposures and size"; }
+[ -f "$dir/own/stack.toml" ] && [ -f "$dir/own/truth.fits" ] || fail "bench --stack removed the user's stack"
+out=$("$exe" bench --stack "$dir/own/stack.toml" --sizes 32 2>&1) && fail "bench took --stack with --sizes"
+grep -q -- "--sizes" <<<"$out" || { echo "$out"; fail "bench --stack --sizes: no option named"; }
+echo "PASS bench on 2 ranks (JSON row, scaling, time to solution, existing JSON kept, --stack)"

@@ -204,6 +204,26 @@ TEST_F(BadInput, ValidateNamesAMissingExposureAndAnImageOfAnotherShape) {
   EXPECT_EQ(lines, 3) << "one line per exposure and one for both";
 }
 
+TEST_F(BadInput, WarmStartOfAnotherShapeAndTargetResolutionOutOfRange) {
+  io::FitsFile small = io::FitsFile::create(dir_ / "small.fits");
+  small.write_image(io::Image(40, 48, 1.0f));
+  small.close();
+  testing::CommandResult r = train("--warm-start " + (dir_ / "small.fits"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--warm-start: " + (dir_ / "small.fits")), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is 48x40 pixels, but the stack is 48x48"), std::string::npos) << r.output;
+  for (const std::string value : {"-1", "nan", "51"}) {
+    r = train("--target-fwhm " + value);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("--target-fwhm: must be in [0, 50]"), std::string::npos) << value << ": " << r.output;
+    r = testing::run_command(std::string(ASTROCLEAR_EXE) + " rl -m " + (dir_ / "stack.toml") + " -o " + output() +
+                             " -n 2 --target-fwhm " + value);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("--target-fwhm: must be in [0, 50]"), std::string::npos) << value << ": " << r.output;
+  }
+  EXPECT_FALSE(fs::exists(output()));
+}
+
 TEST_F(BadInput, NonFitsFile) {
   std::ofstream(dir_ / "exp_001.fits", std::ios::trunc) << "SIMPLE? no, a text file\n";
   expect_refused("exp_001.fits: not a readable FITS file");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -181,6 +182,33 @@ TEST_F(Restart, CheckpointOfOtherKernelSizesIsRefused) {
   expect_in(r, "was written with kernel_sizes=[3,5,7]; this run asks for kernel_sizes=[3,5]: an incompatible configuration");
   EXPECT_FALSE(fs::exists(dir_ / "out.fits"));
   EXPECT_TRUE(fs::exists(ck(10))) << "a refused resume must leave the checkpoint alone";
+}
+
+// Note [warm start]: with no iteration run, the latent image is the image training was started
+// from; a resume must start from the same image.
+TEST_F(Restart, WarmStartBeginsAtTheImageAndMustBeTheSameToResume) {
+  const std::string rl = std::string(ASTROCLEAR_EXE) + " rl -m " + *stack_ / "stack.toml" + " --threads 1 -n ";
+  ASSERT_EQ(testing::run_command(rl + "20 -o " + dir_ / "rl.fits").exit_code, 0);
+  ASSERT_EQ(testing::run_command(rl + "30 -o " + dir_ / "rl30.fits").exit_code, 0);
+  CommandResult r = run(dir_ / "start.fits", 0, dir_ / "start.ck", "--warm-start " + dir_ / "rl.fits");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::vector<float> start = latent_of(dir_ / "start.fits"), image = latent_of(dir_ / "rl.fits");
+  ASSERT_EQ(start.size(), image.size());
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < image.size(); ++i) {
+    diff += (start[i] - image[i]) * (start[i] - image[i]);
+    norm += image[i] * image[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-6) << "the warm start is not where training begins";
+  ASSERT_EQ(train(10, "--warm-start " + dir_ / "rl.fits").exit_code, 0);
+  fs::remove(dir_ / "out.fits");
+  r = train(20, "--resume auto --warm-start " + dir_ / "rl30.fits");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  expect_in(r, "warm_start=");
+  EXPECT_FALSE(fs::exists(dir_ / "out.fits"));
+  r = train(20, "--resume auto --warm-start " + dir_ / "rl.fits");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  expect_in(r, "resumed from " + ck(10) + " at iteration 10");
 }
 
 TEST_F(Restart, AnotherPrecisionResumesAndIsLogged) {

@@ -37,5 +37,11 @@ TEST(Partition, DeviceAndThreads) {
   EXPECT_EQ(mpi::default_threads(2, 3), 1);
 }
 
+TEST(Partition, DescriptionListsTheRunsOfABlockWithGaps) {
+  const std::vector<std::int64_t> pixels(10, 100);
+  EXPECT_EQ(mpi::describe_partition({{0, 1, 2, 4, 6, 7, 8}, {}, {9}}, pixels),
+            "rank 0: exposures 0-2,4,6-8 (7, 700 px); rank 1: none; rank 2: exposures 9 (1, 100 px)");
+}
+
 }  // namespace
 }  // namespace astroclear

@@ -10,6 +10,7 @@
 #include "jobs/tensor_image.hpp"
 #include "eval/coadd.hpp"
 #include "src/psf_decoder.hpp"
+#include "src/target_resolution.hpp"
 #include "src/trainer.hpp"
 #include "tests/test_support.hpp"
 
@@ -102,6 +103,19 @@ TEST(Restoration, SharperAndCloserToTruthThanTheCoadd) {
               fwhm_restored, fwhm_coadd, 2.5);
   EXPECT_LT(fwhm_restored, fwhm_coadd);
   EXPECT_LT(fwhm_restored, 0.8 * fwhm_coadd);
+}
+
+// Note [target resolution]: for Gaussians the kernel is known in closed form, a Gaussian of FWHM
+// sqrt(psf^2 - target^2); the Richardson-Lucy iterations must find it, non-negative with sum 1.
+TEST(TargetResolution, TheKernelOfAGaussianPsfToANarrowerGaussianIsAGaussian) {
+  const torch::Tensor psf = gaussian_kernel(31, 5.0), target = gaussian_kernel(31, 2.5);
+  double residual = 1;
+  const torch::Tensor h = kernel_to_target(psf, target, residual);
+  EXPECT_LT(residual, 0.02);
+  EXPECT_NEAR(h.sum().item<double>(), 1.0, 1e-9);
+  EXPECT_GE(h.min().item<double>(), 0.0);
+  const torch::Tensor expected = gaussian_kernel(31, std::sqrt(5.0 * 5.0 - 2.5 * 2.5));
+  EXPECT_LT(((h - expected).norm() / expected.norm()).item<double>(), 0.1);
 }
 
 }  // namespace
