@@ -92,7 +92,7 @@ set -e
 set +e
 msg=$("$exe" evaluate restored.fits --truth stack --json scores.json 2>&1); code=$?
 set -e
-[ "$code" = 1 ] && grep -q "scores.json: output exists; pass --overwrite" <<<"$msg" && [ "$(wc -l < scores.json)" = 3 ] ||
+[ "$code" = 1 ] && grep -q "scores.json: output exists; pass --overwrite" <<<"$msg" && [ "$(wc -l < scores.json)" = 4 ] ||
   fail "existing --json: $code $msg"
 mkdir kept && touch kept/mine
 set +e

@@ -39,7 +39,10 @@ def main():
     for (kind, method), values in means.items():
         n = len(values)
         avg = [sum(v[i] for v in values) / n for i in range(7)]
-        print(f'| {kind} | {method} | {n} | {avg[0]:.3f} / {avg[1]:.3f} | {avg[2]:.3f} | {100 * avg[3]:.1f}% | '
+        # Completeness at mm's purity: over the stacks where the image gets that pure (– otherwise).
+        pure = [v[2] for v in values if v[2] == v[2]]
+        purity = f'{sum(pure) / len(pure):.3f}' + ('' if len(pure) == n else f' ({len(pure)} of {n})') if pure else '–'
+        print(f'| {kind} | {method} | {n} | {avg[0]:.3f} / {avg[1]:.3f} | {purity} | {100 * avg[3]:.1f}% | '
               f'{avg[4]:.3f} | {avg[5]:.3f} | {avg[6]:.0f} |')
 
 
