@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "src/psf_decoder.hpp"
+#include "src/target_resolution.hpp"
 
 namespace astroclear {
 namespace {
@@ -116,14 +117,7 @@ torch::Tensor moffat_psf(int size, double fwhm, double beta, double axis_ratio, 
   return (psf / psf.sum()).to(torch::kFloat32);
 }
 
-torch::Tensor gaussian_psf(int size, double fwhm) {
-  const double sigma = fwhm / (2 * std::sqrt(2 * std::log(2.0)));
-  const double c = (size - 1) / 2.0;
-  torch::Tensor yy = torch::arange(size, torch::kFloat64).view({-1, 1}) - c;
-  torch::Tensor xx = torch::arange(size, torch::kFloat64).view({1, -1}) - c;
-  torch::Tensor psf = torch::exp(-(yy * yy + xx * xx) / (2 * sigma * sigma));
-  return (psf / psf.sum()).to(torch::kFloat32);
-}
+torch::Tensor gaussian_psf(int size, double fwhm) { return gaussian_kernel(size, fwhm).to(torch::kFloat32); }
 
 namespace {
 

@@ -68,9 +68,7 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   mpi::Communicator& comm = *runtime.comm;
   comm.collectively([&] {
     if (options.log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(options.log_every));
-    if (!(options.target_fwhm >= 0 && options.target_fwhm <= 50)) {
-      throw Error("--target-fwhm: must be in [0, 50] pixels, got " + std::to_string(options.target_fwhm));
-    }
+    check_target_fwhm(options.target_fwhm);
     io::check_output_path(options.output, options.overwrite);
   }, comm.rank() == 0);
   LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm);

@@ -65,7 +65,7 @@ void check_train_options(const TrainOptions& options, const io::CheckpointStore&
 
 /// Collective. The image of --warm-start (Note [warm start]) as every rank reads it, checked against
 /// the stack's shape, negative values set to 0; its checksum goes into `config` (a resumed run
-/// must start from the same image). Undefined without --warm-start. Logs the resolved configuration.
+/// must start from the same image). Undefined without --warm-start.
 torch::Tensor read_warm_start(const LoadedStack& loaded, TrainConfig& config, mpi::Communicator& comm) {
   torch::Tensor image;
   if (!config.warm_start.empty()) {
@@ -82,7 +82,6 @@ torch::Tensor read_warm_start(const LoadedStack& loaded, TrainConfig& config, mp
       image = torch::nan_to_num(to_tensor(pixels), 0.0, 0.0, 0.0).clamp_min(0);
     });
   }
-  if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());
   return image;
 }
 
@@ -358,6 +357,7 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
 
   LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm);
   const torch::Tensor warm_start = read_warm_start(loaded, options.config, comm);
+  if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());  // the warm start's checksum resolved
   LocalStack& stack = loaded.stack;
   stack.to_for_training(runtime.device);
   loaded.held_out.to_for_training(runtime.device);

@@ -32,6 +32,13 @@ std::string checksum_hex(std::uint64_t value) {
 
 }  // namespace
 
+void check_target_fwhm(double target_fwhm) {
+  if (!(target_fwhm >= 0 && target_fwhm <= 50)) {
+    throw Error("--target-fwhm: must be in [0, 50] pixels (0: no target, a deconvolved image), got " +
+                std::to_string(target_fwhm));
+  }
+}
+
 std::vector<Setting> TrainConfig::settings() const {
   std::string sizes;
   for (std::size_t i = 0; i < kernel_sizes.size(); ++i) sizes += (i ? "," : "") + std::to_string(kernel_sizes[i]);
@@ -73,10 +80,7 @@ void TrainConfig::validate() const {
   if (!(learning_rate > 0)) throw Error("--learning-rate: must be > 0, got " + std::to_string(learning_rate));
   if (iterations < 0) throw Error("--iterations: must be >= 0, got " + std::to_string(iterations));
   if (log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(log_every));
-  if (!(target_fwhm >= 0 && target_fwhm <= 50)) {
-    throw Error("--target-fwhm: must be in [0, 50] pixels (0: no target, a deconvolved image), got " +
-                std::to_string(target_fwhm));
-  }
+  check_target_fwhm(target_fwhm);
 }
 
 void ValidationConfig::validate(int exposures_in_stack) const {

@@ -88,6 +88,9 @@ struct Setting {
   std::string before_it_existed;
 };
 
+/// Refuses a --target-fwhm outside [0, 50] pixels (NaN included) by name (Note [target resolution]).
+void check_target_fwhm(double target_fwhm);
+
 /// The method's configuration (docs/design.md, "The model"). Filled by CLI11 from flags and a
 /// TOML file, printed at start, stored in every output header and checkpoint.
 struct TrainConfig {
