@@ -3,23 +3,19 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/number_text.hpp"
 
 namespace astroclear::io {
 namespace {
 
 double number(const std::string& text, const std::string& where) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) throw Error(where + ": '" + text + "' is not a number");
-  return value;
+  const std::optional<double> value = parse_number(text);
+  if (!value) throw Error(where + ": '" + text + "' is not a number");
+  return *value;
 }
 
 std::vector<std::string> split(const std::string& line, char separator) {

@@ -176,7 +176,6 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
   std::vector<std::string> names;
   for (const auto& t : c.tensors) names.push_back(t.name);
   f.write_attribute("/parameters", "names", join_names(names));
-  if (midway) midway();
   for (const auto& t : c.tensors) {
     write_array(f, "/adam/exp_avg/" + t.name, t.exp_avg);
     write_array(f, "/adam/exp_avg_sq/" + t.name, t.exp_avg_sq);
@@ -201,7 +200,7 @@ void write_checkpoint_file(const std::string& path, const Checkpoint& c, const s
   }
   f.write_attribute("/config", "keys", join_names(keys));
   f.write_attribute("/", "checksum", header_checksum(c, sums, kCheckpointVersion));
-  f.close();
+  f.close(midway);
 }
 
 namespace {
@@ -312,11 +311,10 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
     throw Error(path + ": dataset /loss_history: checksum does not match its values; the file is corrupt");
   }
   read_tensors(f, path, c, sums);
-  if (with_latent) {
-    c.latent = read_array(f, "/latent", sums.latent);
-  } else {
-    sums.latent = f.read_uint64_attribute("/latent", "checksum");
-  }
+  // Every stored checksum is verified: the latent image is read and checked even when the caller
+  // does not keep it (a resume recomputes it from the parameters; inspect only describes it).
+  c.latent = read_array(f, "/latent", sums.latent);
+  if (!with_latent) c.latent = FloatArray{};
   const std::uint64_t stored = f.read_uint64_attribute("/", "checksum");
   const std::uint64_t computed = header_checksum(c, sums, version);
   if (stored != computed) {

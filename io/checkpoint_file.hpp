@@ -80,15 +80,15 @@ struct Checkpoint {
   std::string setting(const std::string& key) const;
 };
 
-/// Writes `checkpoint` to a new file at `path`. `midway` (tests only) runs after the parameters
-/// are written and before the rest, to stop a process in the middle of a write.
+/// Writes `checkpoint` to a new file at `path`. `midway` (tests only) runs when half of the file is
+/// on disk, to stop a process in the middle of a write.
 void write_checkpoint_file(const std::string& path, const Checkpoint& checkpoint,
                            const std::function<void()>& midway = {});
 
 /// Reads a checkpoint and verifies it: format and version, every dataset's checksum, the header
 /// checksum, and the shapes. Throws Error naming the file and what is wrong ("truncated or not
-/// HDF5", "dataset /parameters/x: checksum ... does not match", ...). Skips /latent's values
-/// unless `with_latent` (its checksum is still part of the header's).
+/// HDF5", "dataset /parameters/x: checksum ... does not match", ...). /latent is verified too, and
+/// kept in the result only with `with_latent`.
 Checkpoint read_checkpoint_file(const std::string& path, bool with_latent = false);
 
 /// The header of a checkpoint as `astroclear inspect` prints it.

@@ -15,13 +15,7 @@ constexpr double kPsfNegativeTolerance = 1e-3;  // relative to the peak: clip wi
 
 /// Opens `path` and moves to the HDU named `extname` (MEF) or to its first image (plain file).
 FitsFile open_plane(const std::string& path, const std::string& extname, bool by_name) {
-  FitsFile f = FitsFile::open(path);
-  if (by_name) {
-    if (!f.move_to(extname)) throw Error(path + ": no HDU with EXTNAME = '" + extname + "'");
-  } else if (!f.move_to_first_image()) {
-    throw Error(path + ": no 2-D image HDU");
-  }
-  return f;
+  return FitsFile::open_image(path, by_name ? extname : "");
 }
 
 std::string str(double v) {
@@ -34,19 +28,29 @@ std::string str(double v) {
 
 std::int64_t bad_bit_mask(const std::vector<HeaderCard>& header, const std::vector<std::string>& bad_bits,
                           std::vector<std::string>& warnings) {
-  bool any_plane = false;
-  std::int64_t bits = 0;
-  for (const std::string& name : bad_bits) {
-    for (const HeaderCard& card : header) {
-      if (card.key.rfind("MP_", 0) != 0) continue;
-      any_plane = true;
-      if (card.key == "MP_" + name) bits |= std::int64_t{1} << std::stoi(card.value);
-    }
+  std::string planes;  // the names this mask defines, for the warning below
+  for (const HeaderCard& card : header) {
+    if (card.key.rfind("MP_", 0) == 0) planes += (planes.empty() ? "" : ", ") + card.key.substr(3);
   }
-  for (const HeaderCard& card : header) any_plane = any_plane || card.key.rfind("MP_", 0) == 0;
-  if (!any_plane) {
+  if (planes.empty()) {
     warnings.push_back("mask header has no MP_* bit names; every non-zero mask bit is treated as bad");
     return -1;
+  }
+  std::int64_t bits = 0;
+  std::string missing;
+  for (const std::string& name : bad_bits) {
+    bool found = false;
+    for (const HeaderCard& card : header) {
+      if (card.key == "MP_" + name) {
+        bits |= std::int64_t{1} << std::stoi(card.value);
+        found = true;
+      }
+    }
+    if (!found) missing += (missing.empty() ? "" : ", ") + name;
+  }
+  if (!missing.empty()) {
+    warnings.push_back("bad_mask_bits " + missing +
+                       " name no plane of this mask, so they reject nothing; its planes: " + planes);
   }
   return bits;
 }
@@ -181,7 +185,7 @@ std::int64_t calibrate(const Image& image, const Image& variance, bool inverse, 
     }
     if (inverse) {
       if (v == 0.0f) {  // inverse variance 0: no information, as masked
-        ++out.mask_rejected_pixels;
+        ++out.zero_weight_pixels;
         continue;
       }
       v = 1.0f / v;
@@ -241,7 +245,9 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
   }
   if (out.good_pixels == 0) {
     throw Error(out.label + ": no good pixel (" + std::to_string(out.mask_rejected_pixels) + " rejected by " +
-                mask.where + ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
+                (mask.present ? mask.where : std::string("no mask")) + ", " + std::to_string(out.zero_weight_pixels) +
+                " with inverse variance 0 in " + (inverse ? var_where : std::string("no inverse-variance file")) +
+                ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
   }
   out.psf = read_psf(spec.psf, h, w, out.warnings);
   return out;

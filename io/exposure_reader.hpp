@@ -22,6 +22,7 @@ struct ExposureData {
   std::int64_t good_pixels = 0;
   std::int64_t nonfinite_pixels = 0;  ///< NaN/Inf in image or variance, masked
   std::int64_t mask_rejected_pixels = 0;
+  std::int64_t zero_weight_pixels = 0;  ///< inverse variance 0: no information, left out like masked ones
   std::vector<std::string> warnings;
   std::vector<HeaderCard> image_header;  ///< cards of the image HDU (WCS comes from here)
 };

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace astroclear::io {
 
@@ -22,5 +23,11 @@ void write_atomically(const std::string& path, const std::function<void(const st
 
 /// `text` written to `path` through write_atomically; a failed write throws Error "<path>: <what>".
 void write_text_file(const std::string& path, const std::string& text, const std::string& what = "cannot be written");
+
+/// Writes `bytes` to the new file `path` (which must not exist) and syncs it to disk. On any error
+/// (a full disk: "No space left on device") the partial file is removed and Error names the path
+/// and the reason. `midway` (tests only) runs when half of the bytes are written.
+void write_file_durably(const std::string& path, const std::vector<char>& bytes,
+                        const std::function<void()>& midway = {});
 
 }  // namespace astroclear::io

@@ -44,11 +44,27 @@ void* FitsFile::handle() const { return fptr_.get(); }
 FitsFile FitsFile::open_image(const std::string& path, const std::string& extname) {
   FitsFile f = open(path);
   if (extname.empty()) {
-    if (!f.move_to_first_image()) throw Error(path + ": no 2-D image HDU");
+    if (!f.move_to_first_image()) throw Error(path + ": no 2-D image HDU" + f.truncation_note());
   } else if (!f.move_to(extname)) {
-    throw Error(path + ": no HDU with EXTNAME = '" + extname + "'");
+    throw Error(path + ": no HDU with EXTNAME = '" + extname + "'" + f.truncation_note());
   }
   return f;
+}
+
+std::string FitsFile::truncation_note() {
+  int status = 0, count = 0;
+  fits_get_num_hdus(as_fits(handle()), &count, &status);
+  if (status != 0 || count < 1) return "";
+  fits_movabs_hdu(as_fits(handle()), count, nullptr, &status);
+  LONGLONG header_start = 0, data_start = 0, data_end = 0;
+  fits_get_hduaddrll(as_fits(handle()), &header_start, &data_start, &data_end, &status);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path_, ec);
+  // A whole FITS file ends where its last HDU's data (padded to 2880 bytes) ends; a file cut short
+  // ends inside an HDU, whose header or data is then lost, with every HDU after it.
+  if (status != 0 || ec || static_cast<LONGLONG>(size) == data_end) return "";
+  return ": the file is truncated or damaged (" + std::to_string(size) + " bytes, but its last whole HDU, " +
+         std::to_string(count - 1) + ", ends at byte " + std::to_string(data_end) + ")";
 }
 
 FitsFile FitsFile::open(const std::string& path) {

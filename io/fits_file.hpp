@@ -29,6 +29,10 @@ class FitsFile {
   const std::string& path() const { return path_; }
   /// "file.fits[IMAGE]" or "file.fits[HDU 0]" for messages.
   std::string where() const;
+  /// ": the file is truncated or damaged (...)" when the file does not end where its last HDU's
+  /// data does (it was cut short by a full disk or an interrupted copy), else "". Moves to the last
+  /// HDU.
+  std::string truncation_note();
 
   int hdu_count();
   /// Moves to HDU `index` (0 = primary).

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <regex>
 
+#include <unistd.h>
+
 #include "io/file_tree.hpp"
 #include "io/fits_file.hpp"
 #include "common/error.hpp"
@@ -22,13 +24,27 @@ std::vector<HeaderCard> wcs_cards(const std::vector<HeaderCard>& header) {
   return out;
 }
 
-void check_output_path(const std::string& path, bool overwrite) {
+void check_output_path(const std::string& path, bool overwrite, const std::vector<std::string>& inputs) {
   if (path.empty()) throw Error("no output path given");
-  if (fs::exists(path) && !overwrite) {
-    throw Error(path + ": output exists; pass --overwrite to replace it (nothing was changed)");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error(path + ": output is a folder; give a file name (nothing was changed)");
+  if (fs::exists(path, ec)) {
+    for (const std::string& input : inputs) {
+      if (!input.empty() && fs::exists(input, ec) && fs::equivalent(path, input, ec)) {
+        throw Error(path + ": output is " + (input == path ? "" : input + ", ") +
+                    "one of this run's inputs; choose another output path (nothing was changed)");
+      }
+    }
+    if (!overwrite) throw Error(path + ": output exists; pass --overwrite to replace it (nothing was changed)");
   }
   const fs::path folder = fs::path(path).parent_path();
-  if (!folder.empty() && !fs::is_directory(folder)) throw Error(path + ": output folder " + folder.string() + " does not exist");
+  if (!folder.empty() && !fs::is_directory(folder, ec)) {
+    throw Error(path + ": output folder " + folder.string() + " does not exist");
+  }
+  if (::access(folder.empty() ? "." : folder.c_str(), W_OK) != 0) {
+    throw Error(path + ": output folder " + (folder.empty() ? std::string(".") : folder.string()) +
+                " is not writable (nothing was changed)");
+  }
 }
 
 void write_fits_atomically(const std::string& path, const std::vector<OutputHdu>& hdus, bool overwrite) {

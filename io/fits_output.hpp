@@ -20,9 +20,11 @@ struct OutputHdu {
 /// LONPOLE, LATPOLE, WCSAXES, SIP A_/B_ terms), to copy onto outputs.
 std::vector<HeaderCard> wcs_cards(const std::vector<HeaderCard>& header);
 
-/// Fails with a clear message unless `path` can be written: it must not exist unless `overwrite`,
-/// and its folder must exist. Called before any work so that a long run cannot end in refusal.
-void check_output_path(const std::string& path, bool overwrite);
+/// Note [output safety]: fails with a clear message unless `path` can be written: it must not be a
+/// folder, must not exist unless `overwrite`, its folder must exist and be writable, and it must
+/// never be one of `inputs` (the files the run reads), whatever `overwrite` says. Called before any
+/// work so that a long run cannot end in refusal, and so that no run replaces what it reads.
+void check_output_path(const std::string& path, bool overwrite, const std::vector<std::string>& inputs = {});
 
 /// Writes the HDUs (first = primary) to a temporary file beside `path`, verifies it, and renames
 /// it over `path`; on any error the temporary file is removed and nothing is left at `path`.

@@ -8,8 +8,10 @@
 #include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "common/error.hpp"
+#include "io/file_tree.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -114,10 +116,21 @@ Id string_type(std::size_t length) {
 
 }  // namespace
 
+// Note [in-memory HDF5 writes]: a file is created with HDF5's core driver, without a backing
+// store, and close() writes the finished image with plain POSIX calls. When HDF5 itself writes to
+// a disk that fills up, H5Fclose fails, the file stays open inside the library, and HDF5's own
+// shutdown then crashes while closing it again (a segmentation fault after "No space left on
+// device"). Built in memory, the file cannot fail to close, and a full disk is an ordinary write
+// error: the message names the file and the reason, the partial file is removed, and the process
+// exits cleanly. A checkpoint is at most a few latent images, so the copy in memory is small beside
+// the training's own.
 Hdf5File Hdf5File::create(const std::string& path) {
   silence_hdf5();
-  return Hdf5File(path, check(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT),
-                              path + ": creating the HDF5 file"));
+  Id access(check(H5Pcreate(H5P_FILE_ACCESS), path + ": H5Pcreate"), H5Pclose);
+  check(H5Pset_fapl_core(access, 16 << 20, /*backing_store=*/0), path + ": H5Pset_fapl_core");
+  return Hdf5File(path,
+                  check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), path + ": creating the HDF5 file"),
+                  /*in_memory=*/true);
 }
 
 Hdf5File Hdf5File::open(const std::string& path) {
@@ -125,13 +138,15 @@ Hdf5File Hdf5File::open(const std::string& path) {
   return Hdf5File(path, check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path + ": opening the HDF5 file"));
 }
 
-Hdf5File::Hdf5File(Hdf5File&& other) noexcept : path_(std::move(other.path_)), id_(std::exchange(other.id_, -1)) {}
+Hdf5File::Hdf5File(Hdf5File&& other) noexcept
+    : path_(std::move(other.path_)), id_(std::exchange(other.id_, -1)), in_memory_(other.in_memory_) {}
 
 Hdf5File& Hdf5File::operator=(Hdf5File&& other) noexcept {
   if (this != &other) {
     if (id_ >= 0) H5Fclose(id_);
     path_ = std::move(other.path_);
     id_ = std::exchange(other.id_, -1);
+    in_memory_ = other.in_memory_;
   }
   return *this;
 }
@@ -140,11 +155,26 @@ Hdf5File::~Hdf5File() {
   if (id_ >= 0 && H5Fclose(id_) < 0) std::fprintf(stderr, "astroclear: closing %s failed\n", path_.c_str());
 }
 
-void Hdf5File::close() {
+void Hdf5File::close(const std::function<void()>& midway) {
   if (id_ < 0) return;
-  check(H5Fflush(id_, H5F_SCOPE_GLOBAL), path_ + ": flushing");
-  const herr_t status = H5Fclose(std::exchange(id_, -1));
-  check(status, path_ + ": closing");
+  if (!in_memory_) {
+    check(H5Fclose(std::exchange(id_, -1)), path_ + ": closing");
+    return;
+  }
+  // Note [in-memory HDF5 writes]
+  std::vector<char> image;
+  {
+    const hid_t id = std::exchange(id_, -1);
+    struct Closer {
+      hid_t id;
+      ~Closer() { H5Fclose(id); }  // in memory: nothing to flush, so this cannot fail on a full disk
+    } closer{id};
+    check(H5Fflush(id, H5F_SCOPE_LOCAL), path_ + ": finishing the file in memory");
+    const ssize_t size = check(H5Fget_file_image(id, nullptr, 0), path_ + ": sizing the file image");
+    image.resize(static_cast<std::size_t>(size));
+    check(H5Fget_file_image(id, image.data(), image.size()), path_ + ": copying the file image");
+  }
+  write_file_durably(path_, image, midway);
 }
 
 void Hdf5File::create_group(const std::string& group) {

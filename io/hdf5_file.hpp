@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,8 @@ namespace astroclear::io {
 /// innermost HDF5 message; HDF5's own error printing is switched off.
 class Hdf5File {
  public:
-  /// Creates a new file; fails if it exists.
+  /// Creates a new file, built in memory and written to `path` by close() (Note [in-memory HDF5
+  /// writes]); close() fails if `path` exists by then.
   static Hdf5File create(const std::string& path);
   /// Opens an existing file read-only.
   static Hdf5File open(const std::string& path);
@@ -49,15 +51,19 @@ class Hdf5File {
   std::uint64_t read_uint64_attribute(const std::string& object, const std::string& name);
   double read_double_attribute(const std::string& object, const std::string& name);
 
-  /// Flushes to the operating system and closes; errors throw (the destructor only logs).
-  void close();
+  /// Closes; a created file is then written to its path and synced to disk. Errors throw, naming
+  /// the file and the reason ("No space left on device"), and leave no file behind (the
+  /// destructor only logs). `midway` (tests only) runs when half of a created file is on disk.
+  void close(const std::function<void()>& midway = {});
 
  private:
-  Hdf5File(std::string path, std::int64_t id) : path_(std::move(path)), id_(id) {}
+  Hdf5File(std::string path, std::int64_t id, bool in_memory = false)
+      : path_(std::move(path)), id_(id), in_memory_(in_memory) {}
   std::string where(const std::string& object) const { return path_ + ":" + object; }
 
   std::string path_;
   std::int64_t id_ = -1;  ///< hid_t
+  bool in_memory_ = false;  ///< created: the core driver holds it until close() writes it
 };
 
 }  // namespace astroclear::io

@@ -2,6 +2,7 @@
 #include "io/manifest.hpp"
 
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include <toml.hpp>
@@ -39,8 +40,19 @@ std::vector<std::string> string_list(const toml::value& table, const char* key, 
 
 }  // namespace
 
+std::vector<std::string> input_files(const StackSpec& spec) {
+  std::vector<std::string> files{spec.source};
+  for (const ExposureSpec& e : spec.exposures) {
+    for (const std::string* f : {&e.file, &e.image, &e.variance, &e.inverse_variance, &e.mask, &e.psf}) {
+      if (!f->empty()) files.push_back(*f);
+    }
+  }
+  return files;
+}
+
 StackSpec load_manifest(const std::string& path) {
   if (!fs::exists(path)) throw Error(path + ": manifest not found");
+  if (fs::is_directory(path)) throw Error(path + ": is a folder, not a manifest file (give the stack.toml in it)");
   toml::value root;
   try {
     root = toml::parse(path);
@@ -85,6 +97,17 @@ StackSpec load_manifest(const std::string& path) {
     }
     if (x.psf.empty()) throw Error(where + ": 'psf' is missing; every exposure needs its PSF");
     spec.exposures.push_back(std::move(x));
+  }
+  // An exposure listed twice would weigh double and count twice towards the minimum of two.
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < spec.exposures.size(); ++i) {
+    std::error_code ec;
+    const std::string key = fs::weakly_canonical(spec.exposures[i].label(), ec).string();
+    const auto [at, fresh] = seen.emplace(ec ? spec.exposures[i].label() : key, i);
+    if (!fresh) {
+      throw Error(path + " [[exposure]] #" + std::to_string(i) + ": " + spec.exposures[i].label() +
+                  " is already exposure #" + std::to_string(at->second) + "; each exposure may be listed once");
+    }
   }
   return spec;
 }

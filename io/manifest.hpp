@@ -36,6 +36,9 @@ struct StackSpec {
 /// manifest, the entry and the field on anything missing or malformed.
 StackSpec load_manifest(const std::string& path);
 
+/// Every file a run on `spec` reads: the manifest and each exposure's files (what no output may be).
+std::vector<std::string> input_files(const StackSpec& spec);
+
 /// Writes a manifest for `spec` (paths written as given), whole or not at all (write_atomically).
 void write_manifest(const std::string& path, const StackSpec& spec);
 

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "io/fits_output.hpp"
+#include "io/manifest.hpp"
 #include "jobs/cli.hpp"
 #include "jobs/clock_text.hpp"
 #include "jobs/provenance.hpp"
@@ -40,12 +41,13 @@ void add_iterative_options(CLI::App* command, IterativeOptions& options, int& it
   command->add_option("--manifest,-m", options.manifest, "stack manifest (TOML)")->required();
   command->add_option("--output,-o", options.output, "latent image (FITS)")->required();
   command->add_flag("--overwrite", options.overwrite, "replace an existing output");
-  command->add_option("--iterations,-n", iterations, "iterations (the most, with --stop best)");
-  command->add_option("--pedestal", pedestal, "positive pedestal added to data and model, in median sigmas");
+  add_number(command, "--iterations,-n", iterations, "iterations (the most, with --stop best)", Range{1, 1e9});
+  add_number(command, "--pedestal", pedestal, "positive pedestal added to data and model, in median sigmas",
+             Range{0, 1e6, true});
   add_choice(command, "--decoder", options.decoder, "PSF convolution: auto, fft or direct");
-  command->add_option("--log-every", options.log_every, "progress line every N iterations");
-  command->add_option("--target-fwhm", options.target_fwhm,
-                      "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully");
+  add_number(command, "--log-every", options.log_every, "progress line every N iterations", Range{1, 1e9});
+  add_number(command, "--target-fwhm", options.target_fwhm,
+             "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully", Range{0, 50});
   add_validation_options(command, validation);
   add_runtime_options(command, options.runtime);
 }
@@ -69,7 +71,7 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   comm.collectively([&] {
     if (options.log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(options.log_every));
     check_target_fwhm(options.target_fwhm);
-    io::check_output_path(options.output, options.overwrite);
+    io::check_output_path(options.output, options.overwrite, io::input_files(io::load_manifest(options.manifest)));
   }, comm.rank() == 0);
   LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm);
   LocalStack& stack = loaded.stack;
@@ -142,8 +144,9 @@ Command add_mm_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "mm", "ImageMM: weighted multiplicative majorise-minimise restoration of the stack (the strongest classical peer)");
   add_iterative_options(command, *options, c.iterations, c.validation, c.pedestal);
-  command->add_option("--kappa", c.kappa, "the largest factor by which one iteration moves a pixel");
-  command->add_option("--huber-delta", c.huber_delta, "of the robust weights, in sigmas");
+  add_number(command, "--kappa", c.kappa, "the largest factor by which one iteration moves a pixel",
+             Range{1, 1e6, true});
+  add_number(command, "--huber-delta", c.huber_delta, "of the robust weights, in sigmas", Range{0, 1000, true});
   command->add_flag("!--no-robust", c.robust, "plain inverse-variance weights instead of robust Huber weights");
   return {command, [options](const mpi::MpiEnvironment& env) { return run_mm(*options, env); }};
 }
@@ -151,7 +154,9 @@ Command add_mm_command(CLI::App& app) {
 int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
-  comm.collectively([&] { io::check_output_path(options.output, options.overwrite); });
+  comm.collectively([&] {
+    io::check_output_path(options.output, options.overwrite, io::input_files(io::load_manifest(options.manifest)));
+  }, comm.rank() == 0);
   LoadedStack loaded = load_stack(options.manifest, comm);
   torch::Tensor coadd = inverse_variance_coadd(loaded.stack, comm);
   comm.collectively([&] {

@@ -391,15 +391,15 @@ Command add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   BenchOptions& o = *options;
   CLI::App* command = app.add_subcommand("bench", "time training iterations on simulated stacks (table and JSON)");
-  CLI::Option* sizes = command->add_option("--sizes", o.sizes, "image sides in pixels")->delimiter(',');
-  CLI::Option* exposures = command->add_option("--exposures", o.exposures, "exposures per stack");
+  CLI::Option* sizes = add_number(command, "--sizes", o.sizes, "image sides in pixels", Range{16, 1e5})->delimiter(',');
+  CLI::Option* exposures = add_number(command, "--exposures", o.exposures, "exposures per stack", Range{2, 1e5});
   command->add_option("--stack", o.stack, "time on this stack (a manifest) instead of simulated ones")
       ->check(CLI::ExistingFile)
       ->excludes(sizes)
       ->excludes(exposures);
   add_choice(command, "--decoders", o.decoders, "fft and/or direct");
-  command->add_option("--warmup", o.warmup, "untimed iterations first");
-  command->add_option("--iterations", o.iterations, "timed iterations (median reported)");
+  add_number(command, "--warmup", o.warmup, "untimed iterations first", Range{0, 1e6});
+  add_number(command, "--iterations", o.iterations, "timed iterations (median reported)", Range{1, 1e6});
   command->add_option("--json", o.json, "also write JSON lines to this file");
   command->add_flag("--overwrite", o.overwrite, "replace an existing --json file");
   command->add_option("--work-dir", o.work_dir, "folder for the temporary simulated stacks");
@@ -407,8 +407,8 @@ Command add_bench_command(CLI::App& app) {
                       "also run this reference_acn.py (plain PyTorch) on the same stacks and print the ratio");
   command->add_option("--python", o.python, "the Python with torch, astropy and numpy for --reference");
   command->add_flag("--scaling", o.scaling, "on P > 1 ranks, also time rank 0 alone: speed-up and efficiency");
-  command->add_option("--solution-iterations", o.solution_iterations,
-                      "also measure time to solution (loss within 0.5% of its value after this many iterations)");
+  add_number(command, "--solution-iterations", o.solution_iterations,
+             "also measure time to solution (loss within 0.5% of its value after this many iterations)", Range{0, 1e9});
   add_choice(command, "--cpu-kernels", o.cpu_kernels,
              "astroclear (its own CPU kernels) or libtorch (LibTorch's operations, as on GPUs)");
   add_choice(command, "--precision", o.precision, "float32, or bf16 for the encoder's convolutions");

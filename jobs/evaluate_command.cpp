@@ -57,6 +57,7 @@ struct Evaluated {
   std::string path, label, product;
   bool reconvolved = false;
   bool at_target = false;  ///< reconvolved, or restored to the target resolution itself
+  std::int64_t not_finite = 0;  ///< NaN or infinite pixels, scored as 0 and reported
   DetectionScores scores;
   ImageMetrics metrics;
   std::vector<SweepPoint> sweep;             ///< by ascending threshold (Note [threshold sweep])
@@ -100,6 +101,11 @@ torch::Tensor prepared_image(const EvaluateOptions& options, const Truth& truth,
     case Reconvolve::kYes: e.reconvolved = true; break;
     case Reconvolve::kNo: e.reconvolved = false; break;
   }
+  // Pixels without a value (NaN, or infinite) are counted and reported, and scored as 0; an image
+  // with none at all has nothing to score.
+  e.not_finite = image.numel() - torch::isfinite(image).sum().item<std::int64_t>();
+  if (e.not_finite == image.numel())
+    throw Error(e.path + ": no pixel is finite (all NaN or infinite): nothing to score");
   image = torch::nan_to_num(image, 0.0, 0.0, 0.0);
   e.at_target = e.reconvolved || (is_latent_product(e.product) && resolution >= truth.target_fwhm - 1e-6);
   if (e.reconvolved) {
@@ -138,6 +144,7 @@ void print_table(const std::vector<Evaluated>& all, const Truth& truth) {
   row("", [](const Evaluated& e) { return e.label; });
   row("file", [](const Evaluated& e) { return fs::path(e.path).filename().string(); });
   row("seen at", [](const Evaluated& e) { return std::string(e.at_target ? "target PSF" : "its own PSF"); });
+  row("pixels not finite (scored as 0)", [](const Evaluated& e) { return std::to_string(e.not_finite); });
   row("completeness (of detectable)", [](const Evaluated& e) { return fixed(e.scores.completeness, 3); });
   row("  found / detectable", [](const Evaluated& e) {
     return std::to_string(e.scores.found) + "/" + std::to_string(e.scores.detectable);
@@ -172,6 +179,7 @@ void write_json(const std::string& path, const std::vector<Evaluated>& all, doub
     row["image"] = e.path;
     row["label"] = e.label;
     row["reconvolved"] = e.reconvolved;
+    row["pixels_not_finite"] = e.not_finite;
     row["threshold"] = threshold;
     row["completeness"] = s.completeness;
     row["found"] = s.found;
@@ -337,14 +345,19 @@ Command add_evaluate_command(CLI::App& app) {
   command->add_option("--truth", o.truth_dir, "folder with truth.fits and truth_catalog.csv")->required();
   command->add_option("--hdu", o.hdu, "EXTNAME of the HDU to score (default: first image)");
   add_choice(command, "--reconvolve", o.reconvolve, "auto (latent images), yes or no: convolve with the target PSF first");
-  command->add_option("--threshold", o.threshold, "absolute detection threshold (default: --threshold-sigma x coadd noise)");
-  command->add_option("--threshold-sigma", o.threshold_sigma, "threshold in units of the coadd's noise (truth.fits NOISECOA)");
-  command->add_option("--min-area", o.min_area, "SExtractor DETECT_MINAREA (pixels)");
-  command->add_option("--border", o.border, "pixels at the edges left out of every score");
-  command->add_option("--match-radius", o.match_radius, "pixels (default: target FWHM)");
-  command->add_option("--aperture", o.aperture, "photometry aperture diameter, pixels (default: 4 x target FWHM)");
-  command->add_option("--photometry-flux", o.photometry_flux, "photometry of matched sources brighter than this");
-  command->add_option("--sweep", o.sweep, "thresholds of the sweep, in units of the coadd noise (Note [threshold sweep])")
+  add_number(command, "--threshold", o.threshold, "absolute detection threshold (0: --threshold-sigma x coadd noise)",
+             Range{0, 1e30});
+  add_number(command, "--threshold-sigma", o.threshold_sigma,
+             "threshold in units of the coadd's noise (truth.fits NOISECOA)", Range{0, 1e6, true});
+  add_number(command, "--min-area", o.min_area, "SExtractor DETECT_MINAREA (pixels)", Range{1, 1e6});
+  add_number(command, "--border", o.border, "pixels at the edges left out of every score", Range{0, 1e6});
+  add_number(command, "--match-radius", o.match_radius, "pixels (0: the target FWHM)", Range{0, 1e4});
+  add_number(command, "--aperture", o.aperture, "photometry aperture diameter, pixels (0: 4 x the target FWHM)",
+             Range{0, 1e4});
+  add_number(command, "--photometry-flux", o.photometry_flux, "photometry of matched sources brighter than this",
+             Range{0, 1e30});
+  add_number(command, "--sweep", o.sweep,
+             "thresholds of the sweep, in units of the coadd noise (Note [threshold sweep])", Range{0, 1e6, true})
       ->delimiter(',');
   command->add_flag_callback("--no-sweep", [options] { options->sweep.clear(); }, "detect at the one threshold only");
   command->add_option("--purity-reference", o.purity_reference,
@@ -370,7 +383,12 @@ int run_evaluate(const EvaluateOptions& options) {
     }
   }
   const std::size_t reference = purity_reference(options, paths);
-  if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
+  if (!options.json.empty()) {
+    std::vector<std::string> inputs = paths;
+    for (const char* name : {"truth.fits", "truth_catalog.csv"})
+      inputs.push_back((fs::path(options.truth_dir) / name).string());
+    io::check_output_path(options.json, options.overwrite, inputs);
+  }
   Setup setup = make_setup(options);
   setup.work = make_work_dir(options.keep_dir);
   struct Cleanup {

@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -13,9 +14,11 @@
 #include "jobs/baselines_command.hpp"
 #include "jobs/bench_command.hpp"
 #include "jobs/compare_command.hpp"
+#include "jobs/config_file.hpp"
 #include "jobs/evaluate_command.hpp"
 #include "jobs/inspect_command.hpp"
 #include "jobs/simulate_command.hpp"
+#include "jobs/stop_signal.hpp"
 #include "jobs/train_command.hpp"
 #include "jobs/validate_command.hpp"
 
@@ -63,9 +66,25 @@ int run_selected(const std::vector<Command>& commands, const astroclear::mpi::Mp
   return kExitUsage;  // not reached: CLI11 requires one subcommand
 }
 
+/// The subcommand on the command line (the first word after the global --config), or "".
+std::string subcommand_of(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config") {
+      ++i;
+    } else if (arg.rfind("-", 0) != 0) {
+      return arg;
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Note [stop signal]: `train` keeps a SIGUSR1 or SIGTERM that arrives while MPI starts and the
+  // inputs are read, for its first iteration boundary (a checkpoint there, exit 75).
+  if (subcommand_of(argc, argv) == "train") astroclear::jobs::install_stop_handlers();
   keep_freed_memory_for_reuse();
   astroclear::mpi::MpiEnvironment env(argc, argv);
   configure_logging(env.rank());
@@ -81,6 +100,13 @@ int main(int argc, char** argv) {
                                       jobs::add_evaluate_command(app),
                                       jobs::add_inspect_command(app),  jobs::add_compare_command(app),
                                       jobs::add_bench_command(app)};
+  try {
+    // Note [config files]: the whole file is checked before CLI11 reads it.
+    if (const auto config = jobs::config_path(argc, argv)) jobs::check_config_file(*config, app);
+  } catch (const astroclear::Error& e) {
+    if (env.rank() == 0) spdlog::error("{}", e.what());
+    return kExitUsage;  // every rank read the same file and stops here
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -118,18 +118,22 @@ Command add_simulate_command(CLI::App& app) {
   SimulationConfig& c = options->config;
   CLI::App* command = app.add_subcommand("simulate", "write a simulated HSC-like stack (FITS) with its truth");
   command->add_option("--output-dir,-o", options->output_dir, "folder for the stack (created)")->required();
-  command->add_option("--exposures", c.exposures, "number of exposures");
-  command->add_option_function<int>(
-      "--size", [options](int size) { options->config.height = options->config.width = size; },
-      "image side in pixels (square)");
-  command->add_option("--seed", c.seed, "random seed");
-  command->add_option("--seeing-min", c.seeing_min_arcsec, "smallest PSF FWHM (arcsec)");
-  command->add_option("--seeing-max", c.seeing_max_arcsec, "largest PSF FWHM (arcsec)");
-  command->add_option("--psf-error", c.psf_error,
-                      "errors of the written PSF models: rms fraction of FWHM and beta (also ellipticity, angle)");
-  command->add_option("--unmasked-cr", c.unmasked_cr, "fraction of cosmic-ray tracks left out of the mask");
-  command->add_option("--sky-residual", c.sky_residual,
-                      "rms of a constant left in each sky-subtracted exposure, in units of its sky noise");
+  add_number(command, "--exposures", c.exposures, "number of exposures", Range{1, 1e5});
+  command
+      ->add_option_function<int>(
+          "--size", [options](int size) { options->config.height = options->config.width = size; },
+          "image side in pixels (square)")
+      ->check(range_validator(Range{8, 1e5}));
+  add_number(command, "--seed", c.seed, "random seed", Range{0, 18446744073709551615.0});
+  add_number(command, "--seeing-min", c.seeing_min_arcsec, "smallest PSF FWHM (arcsec)", Range{0, 20, true});
+  add_number(command, "--seeing-max", c.seeing_max_arcsec, "largest PSF FWHM (arcsec)", Range{0, 20, true});
+  add_number(command, "--psf-error", c.psf_error,
+             "errors of the written PSF models: rms fraction of FWHM and beta (also ellipticity, angle)",
+             Range{0, 0.5});
+  add_number(command, "--unmasked-cr", c.unmasked_cr, "fraction of cosmic-ray tracks left out of the mask",
+             Range{0, 1});
+  add_number(command, "--sky-residual", c.sky_residual,
+             "rms of a constant left in each sky-subtracted exposure, in units of its sky noise", Range{0, 1000});
   command->add_flag("--overwrite", options->overwrite, "replace a stack already in the folder");
   return {command, [options](const mpi::MpiEnvironment& env) { return run_simulate(*options, env); }};
 }

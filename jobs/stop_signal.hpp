@@ -8,7 +8,7 @@ namespace astroclear::jobs {
 // all-reduce it (max), so that every rank stops after the same iteration even when the signal
 // reached only some of them, or at different times.
 
-/// Installs the handlers for SIGUSR1 and SIGTERM. Called once by `train`.
+/// Installs the handlers for SIGUSR1 and SIGTERM. Called once, first thing in main, for `train`.
 void install_stop_handlers();
 /// The last stop signal received since install_stop_handlers(), 0 if none.
 int stop_signal();

@@ -16,7 +16,9 @@
 #include "io/checksum.hpp"
 #include "io/fits_file.hpp"
 #include "io/fits_output.hpp"
+#include "io/manifest.hpp"
 #include "io/png_preview.hpp"
+#include "io/run_lock.hpp"
 #include "jobs/checkpointing.hpp"
 #include "jobs/cli.hpp"
 #include "jobs/clock_text.hpp"
@@ -49,11 +51,23 @@ void check_train_options(const TrainOptions& options, const io::CheckpointStore&
     options.config.validate();
     if (checkpointing.keep < 1) throw Error("--keep-checkpoints: must be >= 1, got " + std::to_string(checkpointing.keep));
     if (checkpointing.every < 0) throw Error("--checkpoint-every: must be >= 0, got " + std::to_string(checkpointing.every));
-    if (checkpointing.minutes < 0) throw Error("--checkpoint-minutes: must be >= 0, got " + std::to_string(checkpointing.minutes));
-    io::check_output_path(options.output, options.overwrite);
-    if (!options.preview.empty()) io::check_output_path(options.preview, options.overwrite);
+    if (checkpointing.minutes < 0)
+      throw Error("--checkpoint-minutes: must be >= 0, got " + std::to_string(checkpointing.minutes));
     if (checkpointing.resume != "none" && checkpointing.resume != "auto" && !std::filesystem::exists(checkpointing.resume)) {
       throw Error("--resume: " + checkpointing.resume + " does not exist (use auto, none or a checkpoint file)");
+    }
+    // Note [output safety]: no output may be a file the run reads.
+    std::vector<std::string> inputs = io::input_files(io::load_manifest(options.manifest));
+    inputs.push_back(options.config.warm_start);
+    inputs.push_back(checkpointing.resume);
+    io::check_output_path(options.output, options.overwrite, inputs);
+    if (!options.preview.empty()) io::check_output_path(options.preview, options.overwrite, inputs);
+    if (checkpointing.resume != "none" && checkpointing.resume != "auto" &&
+        std::filesystem::is_directory(checkpointing.resume)) {
+      throw Error("--resume: " + checkpointing.resume + " is a folder; give a checkpoint file in it, or auto");
+    }
+    if (std::filesystem::exists(store.directory()) && !std::filesystem::is_directory(store.directory())) {
+      throw Error("--checkpoint-dir: " + store.directory() + " is a file, not a folder (nothing was changed)");
     }
     const auto earlier = store.candidates();
     if (checkpointing.resume == "none" && !earlier.empty() && !options.overwrite) {
@@ -145,9 +159,7 @@ class CheckpointPolicy {
         loaded_(loaded),
         trainer_(trainer),
         comm_(comm),
-        saved_iteration_(resumed ? trainer.iteration() : -1) {
-    install_stop_handlers();
-  }
+        saved_iteration_(resumed ? trainer.iteration() : -1) {}
 
   /// Collective; for Trainer::train. Saves when due; false when a stop signal ends the run.
   bool keep_going(int iteration) {
@@ -316,28 +328,32 @@ Command add_train_command(CLI::App& app) {
   command->add_flag("--with-residuals", options->with_residuals, "add per-exposure chi residual maps CHI_nnn");
 
   TrainConfig& c = options->config;
-  command->add_option("--iterations,-n", c.iterations, "training iterations");
-  command->add_option("--learning-rate", c.learning_rate, "Adam learning rate");
-  command->add_option("--huber-delta", c.huber_delta, "Huber delta, in units of sigma");
-  command->add_option("--kernel-sizes", c.kernel_sizes, "odd kernel size of each depthwise branch")->delimiter(',');
-  command->add_option("--seed", c.seed, "initialisation seed");
+  add_number(command, "--iterations,-n", c.iterations, "training iterations", Range{1, 1e9});
+  add_number(command, "--learning-rate", c.learning_rate, "Adam learning rate", Range{0, 1, true});
+  add_number(command, "--huber-delta", c.huber_delta, "Huber delta, in units of sigma", Range{0, 1000, true});
+  add_number(command, "--kernel-sizes", c.kernel_sizes, "odd kernel size of each depthwise branch", Range{1, 4095})
+      ->delimiter(',');
+  add_number(command, "--seed", c.seed, "initialisation seed", Range{0, 18446744073709551615.0});
   add_choice(command, "--init", c.init, "identity (start at the weighted mean) or random");
   add_choice(command, "--decoder", c.decoder, "PSF convolution: auto, fft or direct");
   add_choice(command, "--precision", c.precision, "float32, or bf16 for the encoder's convolutions and activations");
   command->add_option("--warm-start", c.warm_start,
                       "start from this latent image (FITS, e.g. from astroclear mm or rl) and refine it");
   add_validation_options(command, c.validation);
-  command->add_option("--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger");
-  command->add_option("--target-fwhm", c.target_fwhm,
-                      "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully");
-  command->add_option("--log-every", c.log_every, "progress line every N iterations");
+  add_number(command, "--fft-min-psf-size", c.fft_min_psf_size, "auto uses the FFT for PSFs this size or larger",
+             Range{1, 1e5});
+  add_number(command, "--target-fwhm", c.target_fwhm,
+             "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully", Range{0, 50});
+  add_number(command, "--log-every", c.log_every, "progress line every N iterations", Range{1, 1e9});
 
   CheckpointOptions& k = options->checkpoint;
   command->add_option("--resume", k.resume, "none, auto (latest valid checkpoint, else start fresh) or a checkpoint file");
   command->add_option("--checkpoint-dir", k.directory, "checkpoint folder (default: OUTPUT without .fits, plus .checkpoints)");
-  command->add_option("--checkpoint-every", k.every, "checkpoint every N iterations (0: by time and at the end only)");
-  command->add_option("--checkpoint-minutes", k.minutes, "checkpoint every M minutes of wall time (0: not by time)");
-  command->add_option("--keep-checkpoints", k.keep, "checkpoints kept in the folder");
+  add_number(command, "--checkpoint-every", k.every, "checkpoint every N iterations (0: by time and at the end only)",
+             Range{0, 1e9});
+  add_number(command, "--checkpoint-minutes", k.minutes, "checkpoint every M minutes of wall time (0: not by time)",
+             Range{0, 1e6});
+  add_number(command, "--keep-checkpoints", k.keep, "checkpoints kept in the folder", Range{1, 1e6});
   command->add_option("--test-kill-midway-at", k.kill_midway_at, "tests: die halfway through this iteration's checkpoint")
       ->group("");
   add_runtime_options(command, options->runtime);
@@ -354,8 +370,20 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
   // The clamp only keeps the constructor from throwing before check_train_options refuses the value.
   const io::CheckpointStore store(checkpoint_dir, std::max(options.checkpoint.keep, 1));
   check_train_options(options, store, comm);
+  // Note [run lock]: held by rank 0 until the run ends, however it ends.
+  std::optional<io::RunLock> output_lock, checkpoint_lock;
+  comm.collectively([&] {
+    std::string warning;
+    output_lock.emplace(options.output + ".lock", options.output, warning);
+    if (!warning.empty()) spdlog::warn("{}", warning);
+    std::string folder = store.directory();
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    checkpoint_lock.emplace(folder + ".lock", "checkpoint folder " + folder, warning);
+    if (!warning.empty()) spdlog::warn("{}", warning);
+  }, comm.rank() == 0);
 
   LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm);
+  comm.collectively([&] { config.check_fits(loaded.plan.height, loaded.plan.width); }, comm.rank() == 0);
   const torch::Tensor warm_start = read_warm_start(loaded, options.config, comm);
   if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());  // the warm start's checksum resolved
   LocalStack& stack = loaded.stack;

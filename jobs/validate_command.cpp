@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "io/fits_file.hpp"
 #include "io/fits_output.hpp"
+#include "io/manifest.hpp"
 #include "io/json_lines.hpp"
 #include "jobs/cli.hpp"
 #include "jobs/provenance.hpp"
@@ -101,11 +102,12 @@ Command add_validate_command(CLI::App& app) {
       "validate", "how well a latent image predicts exposures the user names: held-out loss and chi statistics");
   command->add_option("result", o.result, "the latent image (FITS): astroclear's, rl's, mm's or another tool's")->required();
   command->add_option("--manifest,-m", o.manifest, "stack manifest (TOML)")->required();
-  command->add_option("--exposures", o.exposures, "manifest indices of the exposures to predict (e.g. 3,17,29)")
+  add_number(command, "--exposures", o.exposures, "manifest indices of the exposures to predict (e.g. 3,17,29)",
+             Range{0, 1e6})
       ->delimiter(',')
       ->required();
   command->add_option("--hdu", o.hdu, "EXTNAME of the HDU holding the image (default: first image)");
-  command->add_option("--huber-delta", o.huber_delta, "Huber delta of the loss, in sigmas");
+  add_number(command, "--huber-delta", o.huber_delta, "Huber delta of the loss, in sigmas", Range{0, 1000, true});
   command->add_option("--json", o.json, "also write one JSON object per exposure and one for all of them");
   command->add_flag("--overwrite", o.overwrite, "replace an existing --json file");
   add_runtime_options(command, o.runtime);
@@ -120,7 +122,11 @@ int run_validate(const ValidateOptions& options, const mpi::MpiEnvironment& env)
     if (!(options.huber_delta > 0) || !std::isfinite(options.huber_delta)) {
       throw Error("--huber-delta: must be a finite number > 0, got " + std::to_string(options.huber_delta));
     }
-    if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
+    if (!options.json.empty()) {
+      std::vector<std::string> inputs = io::input_files(io::load_manifest(options.manifest));
+      inputs.push_back(options.result);
+      io::check_output_path(options.json, options.overwrite, inputs);
+    }
     io::FitsFile f = io::FitsFile::open_image(options.result, options.hdu);
     const std::string product = f.read_string("ACPROD").value_or("");
     if (!product.empty() && !is_latent_product(product) && comm.rank() == 0) {

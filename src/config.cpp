@@ -78,9 +78,21 @@ void TrainConfig::validate() const {
   }
   if (!(huber_delta > 0)) throw Error("--huber-delta: must be > 0, got " + std::to_string(huber_delta));
   if (!(learning_rate > 0)) throw Error("--learning-rate: must be > 0, got " + std::to_string(learning_rate));
-  if (iterations < 0) throw Error("--iterations: must be >= 0, got " + std::to_string(iterations));
+  if (iterations < 1) throw Error("--iterations: must be >= 1, got " + std::to_string(iterations));
   if (log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(log_every));
   check_target_fwhm(target_fwhm);
+}
+
+void TrainConfig::check_fits(std::int64_t height, std::int64_t width) const {
+  const std::int64_t side = std::min(height, width);
+  for (int k : kernel_sizes) {
+    // Reflect padding by k / 2 needs more than k / 2 pixels on each side.
+    if (k / 2 >= side) {
+      throw Error("--kernel-sizes: a branch of " + std::to_string(k) + " px needs an image of at least " +
+                  std::to_string(k / 2 + 1) + " px a side, but the stack is " + std::to_string(height) + " x " +
+                  std::to_string(width) + " px");
+    }
+  }
 }
 
 void ValidationConfig::validate(int exposures_in_stack) const {

@@ -116,6 +116,8 @@ struct TrainConfig {
   std::string to_text() const;
   /// Throws Error naming the option and value when a setting is out of range.
   void validate() const;
+  /// Throws Error when a branch is too large for an image of height x width (before any work).
+  void check_fits(std::int64_t height, std::int64_t width) const;
 };
 
 }  // namespace astroclear

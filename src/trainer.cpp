@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <sstream>
 #include <type_traits>
 
@@ -137,6 +138,23 @@ const std::vector<double>& Trainer::loss_history() {
   return loss_history_;
 }
 
+// Note [diverged training]: a learning rate far too large (or data the model cannot represent) can
+// drive the loss to inf or NaN, after which every parameter is NaN and so is the image. The loss is
+// checked wherever it is read back anyway (each progress line, every checkpoint's state, the
+// result), so a diverged run stops within --log-every iterations, with an error naming the
+// iteration, before a checkpoint or an output holds a non-finite value; the last checkpoint written
+// before it stays in the folder.
+void Trainer::check_loss_is_finite() {
+  const std::vector<double>& losses = loss_history();
+  const auto bad = std::find_if(losses.begin(), losses.end(), [](double v) { return !std::isfinite(v); });
+  if (bad == losses.end()) return;
+  std::ostringstream message;
+  message << "training diverged: the loss is " << *bad << " at iteration " << (bad - losses.begin() + 1)
+          << " (--learning-rate " << config_.learning_rate
+          << "); nothing was written; earlier checkpoints, if any, are kept. Try a lower --learning-rate";
+  throw CollectiveError(message.str());
+}
+
 void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
                     const std::function<bool(int)>& keep_going) {
   using Clock = std::chrono::steady_clock;
@@ -145,7 +163,8 @@ void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
   while (iteration_ < config_.iterations && !(track_ && track_->exhausted())) {
     step();
     if (progress && (iteration_ % config_.log_every == 0 || iteration_ == config_.iterations || iteration_ == 1)) {
-      const double loss = loss_history().back();  // synchronises, so the timing below is honest
+      check_loss_is_finite();  // synchronises, so the timing below is honest
+      const double loss = loss_history().back();
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       TrainProgress p;
       p.iteration = iteration_;
@@ -170,6 +189,7 @@ void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
 }
 
 TrainerState Trainer::state() {
+  check_loss_is_finite();
   TrainerState s;
   s.iteration = iteration_;
   s.loss_history = loss_history();
@@ -232,6 +252,7 @@ torch::Tensor Trainer::latent() {
 }
 
 torch::Tensor Trainer::result() {
+  check_loss_is_finite();
   if (track_ && config_.validation.stop == StopRule::kBest && track_->best_latent().defined()) {
     return track_->best_latent();
   }

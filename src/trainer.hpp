@@ -87,6 +87,9 @@ class Trainer {
   int iteration() const { return iteration_; }
   /// Global loss of every iteration so far (synchronises with the device).
   const std::vector<double>& loss_history();
+  /// Note [diverged training]: throws CollectiveError naming the first iteration whose loss is not
+  /// finite. The loss is all-reduced, so every rank throws at the same call. Synchronises.
+  void check_loss_is_finite();
   /// x = F_theta(y) in calibrated flux units, (H, W), on the CPU. Collective.
   torch::Tensor latent();
   /// The run's result: with held-out exposures and StopRule::kBest the kept latent image of the

@@ -33,6 +33,58 @@ rc=$?
 [ $rc -eq 1 ] || { echo "$out"; fail "validate with a missing exposure: exit $rc"; }
 grep -q "exposure 9: no such exposure" <<<"$out" || { echo "$out"; fail "missing exposure not named"; }
 
+# Bad options and unsafe outputs on 2 ranks: refused on every rank at once, nothing written.
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --learning-rate inf 2>&1)
+rc=$?
+[ $rc -eq 2 ] || { echo "$out"; fail "--learning-rate inf on 2 ranks: exit $rc"; }
+grep -q -- "--learning-rate: must be a finite number in (0, 1], got inf" <<<"$out" \
+  || { echo "$out"; fail "inf not named"; }
+before=$(cksum < "$dir/s/exp_000.fits")
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/s/exp_000.fits" --overwrite -n 5 \
+  --threads 1 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "an input as output on 2 ranks: exit $rc"; }
+grep -q "one of this run's inputs" <<<"$out" || { echo "$out"; fail "input as output not refused"; }
+[ "$(cksum < "$dir/s/exp_000.fits")" = "$before" ] || fail "an input was changed"
+# A loss that stops being finite (a warm start of 1.7e38 overflows the decoder) stops both ranks at
+# the same iteration with the error, and nothing is written. The image is a FITS file made here.
+{
+  for card in "SIMPLE  =                    T" "BITPIX  =                  -32" "NAXIS   =                    2" \
+              "NAXIS1  =                   64" "NAXIS2  =                   64" "END"; do printf '%-80s' "$card"; done
+  printf '%*s' $(( 2880 - 6 * 80 )) ''
+  for _ in $(seq 4096); do printf '\x7f\x00\x00\x00'; done
+  head -c $(( 2880 * 6 - 16384 )) /dev/zero
+} > "$dir/huge.fits"
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --warm-start "$dir/huge.fits" \
+  -n 5 --threads 1 --checkpoint-every 1 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "a diverged run on 2 ranks: exit $rc"; }
+grep -q "training diverged: the loss is .* at iteration 1" <<<"$out" || { echo "$out"; fail "divergence not named"; }
+[ ! -e "$dir/z.fits" ] && [ -z "$(ls "$dir/z.checkpoints" 2>/dev/null)" ] || fail "a diverged run wrote something"
+[ ! -e "$dir/z.fits.lock" ] || fail "the run lock was left behind"
+
+# Stop signals under mpirun. SIGUSR1, which mpirun forwards, stops the ranks at an iteration
+# boundary after a checkpoint, and mpirun returns their 75. SIGTERM to mpirun is Open MPI's own
+# termination (SIGKILL follows within a second): it must end the run with a non-zero exit, without
+# an output and without a hang (the README tells scripts to use SIGUSR1 under mpirun).
+declare -A code
+for sig in USR1 TERM; do
+  "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/sig_$sig.fits" -n 1000000 --stop last --threads 1 \
+    --log-every 1 > "$dir/sig_$sig.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do grep -q "iter *20/" "$dir/sig_$sig.log" && break; sleep 0.2; done
+  kill -"$sig" "$pid"
+  start=$(date +%s)
+  wait "$pid"
+  code[$sig]=$?
+  [ $(( $(date +%s) - start )) -lt 20 ] || fail "SIG$sig: mpirun took more than 20 s to end"
+  [ ! -e "$dir/sig_$sig.fits" ] || fail "SIG$sig: a stopped run wrote its output"
+done
+[ "${code[USR1]}" -eq 75 ] || { cat "$dir/sig_USR1.log"; fail "SIGUSR1 to mpirun: exit ${code[USR1]}, not 75"; }
+grep -q "SIGUSR1 received: checkpointing at iteration" "$dir/sig_USR1.log" || fail "SIGUSR1: no checkpoint line"
+ls "$dir/sig_USR1.checkpoints"/checkpoint_*.h5 > /dev/null || fail "SIGUSR1: no checkpoint"
+[ "${code[TERM]}" -ne 0 ] || fail "SIGTERM to mpirun: exit 0"
+
 # More ranks than exposures: refused before any work, every rank exits.
 "$exe" simulate -o "$dir/two" --exposures 2 --size 48 --seed 4 >/dev/null || fail "simulate"
 out=$(timeout 60 "${ranks[@]}" 3 "$exe" train -m "$dir/two/stack.toml" -o "$dir/x.fits" -n 5 --threads 1 2>&1)

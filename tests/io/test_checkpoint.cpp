@@ -2,6 +2,7 @@
 // write-verify-rename, keep-K pruning and latest.h5 pointer.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -80,6 +81,34 @@ TEST(CheckpointFile, RoundTripKeepsEveryField) {
   EXPECT_EQ(r.tensors[0].exp_avg_sq.values, c.tensors[0].exp_avg_sq.values);
   EXPECT_EQ(r.latent.values, c.latent.values);
   EXPECT_TRUE(io::read_checkpoint_file(dir / "c.h5", false).latent.values.empty());
+}
+
+TEST(CheckpointFile, ABitFlipInTheLatentImageIsFoundWithOrWithoutReadingIt) {
+  TempDir dir;
+  io::Checkpoint c = sample_checkpoint(5);
+  c.latent.values.assign(c.latent.values.size(), 7777.25f);  // a pattern found only in /latent
+  io::write_checkpoint_file(dir / "c.h5", c);
+  std::fstream file(dir / "c.h5", std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const float value = 7777.25f;
+  std::string pattern(sizeof(float), '\0');
+  std::memcpy(pattern.data(), &value, sizeof(float));
+  const std::size_t at = bytes.find(pattern + pattern + pattern);
+  ASSERT_NE(at, std::string::npos) << "the latent image is stored contiguously";
+  file.seekp(static_cast<std::streamoff>(at + sizeof(float) + 1));
+  file.put(static_cast<char>(bytes[at + sizeof(float) + 1] ^ 0x10));  // one bit of the second pixel
+  file.close();
+  for (const bool with_latent : {true, false}) {
+    try {
+      io::read_checkpoint_file(dir / "c.h5", with_latent);
+      ADD_FAILURE() << "a flipped bit in /latent was not found (with_latent " << with_latent << ")";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("dataset /latent: checksum"), std::string::npos) << e.what();
+    }
+  }
+  const testing::CommandResult r = testing::run_command(std::string(ASTROCLEAR_EXE) + " inspect " + (dir / "c.h5"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("dataset /latent: checksum"), std::string::npos) << r.output;
 }
 
 TEST(CheckpointFile, NotACheckpointIsNamed) {

@@ -72,6 +72,11 @@ TEST(FitsFile, ImageMaskAndKeysRoundTrip) {
   EXPECT_EQ(mask.pixels[3], 257);
   std::vector<std::string> warnings;
   EXPECT_EQ(io::bad_bit_mask(f.read_cards(), {"BAD", "NO_DATA", "SAT"}, warnings), 257);
+  ASSERT_EQ(warnings.size(), 1u) << "SAT names no plane of this mask";
+  EXPECT_EQ(warnings[0],
+            "bad_mask_bits SAT name no plane of this mask, so they reject nothing; its planes: BAD, NO_DATA");
+  warnings.clear();
+  EXPECT_EQ(io::bad_bit_mask(f.read_cards(), {"BAD", "NO_DATA"}, warnings), 257);
   EXPECT_TRUE(warnings.empty());
   EXPECT_FALSE(f.move_to("VARIANCE"));
 }
@@ -179,6 +184,17 @@ TEST(ExposureReader, SeparatePlanesWithInverseVarianceReadLikeTheMef) {
   for (std::int64_t i = 0; i < a.image.size(); ++i) {
     ASSERT_FLOAT_EQ(a.image.pixels[i], b.image.pixels[i]);
     ASSERT_NEAR(a.sigma.pixels[i], b.sigma.pixels[i], 1e-5 * a.sigma.pixels[i]);
+  }
+
+  // An inverse-variance plane of zeros is named as what it is, not blamed on the mask.
+  write("zero_ivar.fits", [&](io::FitsFile& f) { f.write_image(io::Image(40, 40, 0.0f)); });
+  separate.inverse_variance = dir / "zero_ivar.fits";
+  try {
+    io::read_exposure(separate, spec);
+    ADD_FAILURE() << "an exposure with no weight anywhere was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(" with inverse variance 0 in " + (dir / "zero_ivar.fits")), std::string::npos)
+        << e.what();
   }
 }
 

@@ -184,13 +184,15 @@ TEST_F(Restart, CheckpointOfOtherKernelSizesIsRefused) {
   EXPECT_TRUE(fs::exists(ck(10))) << "a refused resume must leave the checkpoint alone";
 }
 
-// Note [warm start]: with no iteration run, the latent image is the image training was started
-// from; a resume must start from the same image.
+// Note [warm start]: the latent image training begins at is the warm start's; a resume must start
+// from the same image.
 TEST_F(Restart, WarmStartBeginsAtTheImageAndMustBeTheSameToResume) {
   const std::string rl = std::string(ASTROCLEAR_EXE) + " rl -m " + *stack_ / "stack.toml" + " --threads 1 -n ";
   ASSERT_EQ(testing::run_command(rl + "20 -o " + dir_ / "rl.fits").exit_code, 0);
   ASSERT_EQ(testing::run_command(rl + "30 -o " + dir_ / "rl30.fits").exit_code, 0);
-  CommandResult r = run(dir_ / "start.fits", 0, dir_ / "start.ck", "--warm-start " + dir_ / "rl.fits");
+  // One step of a vanishing learning rate: the image written is the image training began at.
+  CommandResult r =
+      run(dir_ / "start.fits", 1, dir_ / "start.ck", "--learning-rate 1e-12 --warm-start " + dir_ / "rl.fits");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::vector<float> start = latent_of(dir_ / "start.fits"), image = latent_of(dir_ / "rl.fits");
   ASSERT_EQ(start.size(), image.size());
