@@ -51,6 +51,16 @@ FitsFile FitsFile::open_image(const std::string& path, const std::string& extnam
   return f;
 }
 
+std::string FitsFile::header_text() {
+  int status = 0, count = 0;
+  char* text = nullptr;
+  fits_hdr2str(as_fits(handle()), /*nocomments=*/0, nullptr, 0, &text, &count, &status);
+  std::string header = text != nullptr ? std::string(text, static_cast<std::size_t>(count) * 80) : std::string();
+  if (text != nullptr) fits_free_memory(text, &status);
+  check(status, "reading the header");
+  return header;
+}
+
 std::string FitsFile::truncation_note() {
   int status = 0, count = 0;
   fits_get_num_hdus(as_fits(handle()), &count, &status);

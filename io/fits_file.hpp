@@ -51,6 +51,8 @@ class FitsFile {
   std::optional<std::string> read_string(const std::string& key);
   /// Every card of the current header, as key/value/comment.
   std::vector<HeaderCard> read_cards();
+  /// The current HDU's header as FITS text (80-character cards, END excluded), for WCSLIB's wcspih.
+  std::string header_text();
 
   /// Appends an image HDU (primary if the file is empty) and makes it current.
   void write_image(const Image& image, const std::string& extname = "");

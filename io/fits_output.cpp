@@ -14,9 +14,13 @@ namespace astroclear::io {
 namespace fs = std::filesystem;
 
 std::vector<HeaderCard> wcs_cards(const std::vector<HeaderCard>& header) {
+  // The celestial WCS of the primary description and every distortion convention in use: SIP
+  // (A_, B_, AP_, BP_ and their orders and DMAX), TPV and other PVi_m/PSi_m parameters, and IRAF's
+  // TNX/ZPX (WATi_nnn).
   static const std::regex kWcsKey(
-      "^(WCSAXES|CTYPE[12]|CRVAL[12]|CRPIX[12]|CD[12]_[12]|PC[12]_[12]|CDELT[12]|CUNIT[12]|CROTA2|RADESYS|"
-      "EQUINOX|LONPOLE|LATPOLE|MJDREF|DATEREF|[AB]_ORDER|[AB]_[0-9]_[0-9]|[AB]P_ORDER|[AB]P_[0-9]_[0-9])$");
+      "^(WCSAXES|WCSNAME|CTYPE[12]|CRVAL[12]|CRPIX[12]|CD[12]_[12]|PC[12]_[12]|CDELT[12]|CUNIT[12]|CROTA[12]|"
+      "RADESYS|RADECSYS|EQUINOX|EPOCH|LONPOLE|LATPOLE|MJDREF|DATEREF|"
+      "[AB]P?_ORDER|[AB]P?_[0-9]+_[0-9]+|[AB]_DMAX|PV[12]_[0-9]+|PS[12]_[0-9]+|WAT[0-9]_[0-9]+)$");
   std::vector<HeaderCard> out;
   for (const HeaderCard& card : header) {
     if (std::regex_match(card.key, kWcsKey)) out.push_back(card);

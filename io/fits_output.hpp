@@ -17,7 +17,7 @@ struct OutputHdu {
 };
 
 /// The WCS cards of a header (CTYPE, CRVAL, CRPIX, CD, PC, CDELT, CUNIT, RADESYS, EQUINOX,
-/// LONPOLE, LATPOLE, WCSAXES, SIP A_/B_ terms), to copy onto outputs.
+/// LONPOLE, LATPOLE, WCSAXES; the SIP, TPV/PV and TNX/ZPX distortion terms), to copy onto outputs.
 std::vector<HeaderCard> wcs_cards(const std::vector<HeaderCard>& header);
 
 /// Note [output safety]: fails with a clear message unless `path` can be written: it must not be a

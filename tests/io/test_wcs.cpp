@@ -1,0 +1,149 @@
+// Every output keeps the first exposure's full WCS, distortion included: pixel to sky through WCSLIB
+// (the library astropy's WCS wraps) gives the same position on the input and on the output.
+#include <gtest/gtest.h>
+
+#include <wcslib/wcs.h>
+#include <wcslib/wcshdr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/fits_file.hpp"
+#include "io/fits_output.hpp"
+#include "tests/test_support.hpp"
+
+#ifndef ASTROCLEAR_EXE
+#error "ASTROCLEAR_EXE must name the astroclear executable"
+#endif
+#ifndef ASTROCLEAR_TEST_DATA
+#error "ASTROCLEAR_TEST_DATA must name tests/data"
+#endif
+
+namespace astroclear {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::MefPlanes;
+using testing::read_planes;
+using testing::TempDir;
+
+/// Sky positions (RA, Dec in degrees) of a grid of pixels, through WCSLIB's reading of `header`.
+std::vector<double> sky_of(std::string header, int height, int width) {
+  int rejected = 0, count = 0;
+  wcsprm* wcs = nullptr;
+  const int keys = static_cast<int>(header.size() / 80);
+  EXPECT_EQ(wcspih(header.data(), keys, WCSHDR_all, 0, &rejected, &count, &wcs), 0);
+  EXPECT_GE(count, 1) << "no WCS in the header";
+  if (count < 1) return {};
+  EXPECT_EQ(wcsset(wcs), 0);
+  std::vector<double> pixels, world;
+  for (int y = 1; y <= height; y += 7) {
+    for (int x = 1; x <= width; x += 7) {
+      pixels.push_back(x);
+      pixels.push_back(y);
+    }
+  }
+  const int n = static_cast<int>(pixels.size() / 2);
+  std::vector<double> intermediate(pixels.size()), phi(n), theta(n);
+  world.resize(pixels.size());
+  std::vector<int> status(n);
+  EXPECT_EQ(wcsp2s(wcs, n, 2, pixels.data(), intermediate.data(), phi.data(), theta.data(), world.data(), status.data()),
+            0);
+  wcsvfree(&count, &wcs);
+  return world;
+}
+
+/// Rewrites every exposure of the stack in `dir` with `wcs` in place of the simulated WCS.
+void give_every_exposure(const std::string& dir, int exposures, const std::vector<io::HeaderCard>& wcs) {
+  for (int t = 0; t < exposures; ++t) {
+    const std::string path = dir + "/exp_00" + std::to_string(t) + ".fits";
+    const MefPlanes planes = read_planes(path);
+    fs::remove(path);
+    io::FitsFile out = io::FitsFile::create(path);
+    out.write_empty_primary();
+    out.write_key("FSCALE", 1.0);
+    out.write_image(planes.image, "IMAGE");
+    for (const io::HeaderCard& card : wcs) out.write_card(card);
+    testing::write_mask_with_plane_names(out, planes);
+    out.write_image(planes.variance, "VARIANCE");
+    out.close();
+  }
+}
+
+/// The largest distance in degrees between two lists of sky positions.
+double largest_offset(const std::vector<double>& a, const std::vector<double>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i + 1 < a.size(); i += 2) {
+    const double dec = a[i + 1] * M_PI / 180;
+    double dra = std::fmod(std::abs(a[i] - b[i]), 360.0);
+    dra = std::min(dra, 360 - dra);
+    worst = std::max(worst, std::hypot(dra * std::cos(dec), a[i + 1] - b[i + 1]));
+  }
+  return worst;
+}
+
+class OutputWcs : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::simulate_into(dir_.path().string(), 3, 48, 48, 5); }
+
+  /// Writes `wcs` into every exposure, runs `coadd` and `train`, and holds each output's pixel-to-sky
+  /// mapping equal to the first exposure's within 1e-8 degrees.
+  void expect_outputs_keep(const std::vector<io::HeaderCard>& wcs) {
+    give_every_exposure(dir_.path().string(), 3, wcs);
+    io::FitsFile in = io::FitsFile::open_image(dir_ / "exp_000.fits", "IMAGE");
+    const std::vector<double> expected = sky_of(in.header_text(), 48, 48);
+    ASSERT_FALSE(expected.empty());
+    const std::string stack = dir_ / "stack.toml";
+    for (const std::string command : {" coadd -m " + stack + " -o " + (dir_ / "coadd.fits"),
+                                      " train -n 2 --threads 1 -m " + stack + " -o " + (dir_ / "train.fits")}) {
+      const testing::CommandResult r = testing::run_command(std::string(ASTROCLEAR_EXE) + command);
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    for (const char* name : {"coadd.fits", "train.fits"}) {
+      io::FitsFile out = io::FitsFile::open_image(dir_ / name, "");
+      const std::vector<double> got = sky_of(out.header_text(), 48, 48);
+      ASSERT_EQ(got.size(), expected.size()) << name;
+      EXPECT_LT(largest_offset(expected, got), 1e-8) << name << ": pixel to sky differs from the input's";
+    }
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(OutputWcs, ARealDecamTpvHeaderReachesEveryOutput) {
+  io::FitsFile real = io::FitsFile::open_image(std::string(ASTROCLEAR_TEST_DATA) +
+                                                   "/decam_tpv/c4d_171113_061941_ooi_r_ls9.S4.fits", "");
+  const std::vector<io::HeaderCard> wcs = io::wcs_cards(real.read_cards());
+  const auto pv = std::count_if(wcs.begin(), wcs.end(), [](const io::HeaderCard& c) { return c.key.rfind("PV", 0) == 0; });
+  EXPECT_EQ(pv, 22) << "PV1_0..PV1_10 and PV2_0..PV2_10";
+  // Without its PV terms the same header puts the pixels elsewhere: the test can tell.
+  std::vector<io::HeaderCard> without_pv;
+  std::copy_if(wcs.begin(), wcs.end(), std::back_inserter(without_pv),
+               [](const io::HeaderCard& c) { return c.key.rfind("PV", 0) != 0; });
+  give_every_exposure(dir_.path().string(), 3, without_pv);
+  const std::vector<double> plain =
+      sky_of(io::FitsFile::open_image(dir_ / "exp_000.fits", "IMAGE").header_text(), 48, 48);
+  give_every_exposure(dir_.path().string(), 3, wcs);
+  const std::vector<double> tpv =
+      sky_of(io::FitsFile::open_image(dir_ / "exp_000.fits", "IMAGE").header_text(), 48, 48);
+  EXPECT_GT(largest_offset(plain, tpv), 1e-5) << "the PV terms should move the sky positions";
+  expect_outputs_keep(wcs);
+}
+
+TEST_F(OutputWcs, ASipHeaderReachesEveryOutput) {
+  expect_outputs_keep({{"CTYPE1", "'RA---TAN-SIP'", ""}, {"CTYPE2", "'DEC--TAN-SIP'", ""},
+                       {"CRVAL1", "150.1163", ""},      {"CRVAL2", "2.2056", ""},
+                       {"CRPIX1", "24.5", ""},          {"CRPIX2", "24.5", ""},
+                       {"CD1_1", "-4.66666667E-05", ""}, {"CD1_2", "1.2E-07", ""},
+                       {"CD2_1", "-0.9E-07", ""},        {"CD2_2", "4.66666667E-05", ""},
+                       {"A_ORDER", "2", ""},            {"A_0_2", "2.1E-05", ""},
+                       {"A_1_1", "-1.3E-05", ""},       {"A_2_0", "3.2E-05", ""},
+                       {"B_ORDER", "2", ""},            {"B_0_2", "-1.7E-05", ""},
+                       {"B_1_1", "2.4E-05", ""},        {"B_2_0", "0.8E-05", ""}});
+}
+
+}  // namespace
+}  // namespace astroclear
