@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "io/fits_file.hpp"
 #include "common/error.hpp"
@@ -55,10 +56,14 @@ std::int64_t bad_bit_mask(const std::vector<HeaderCard>& header, const std::vect
   return bits;
 }
 
-std::pair<std::int64_t, std::int64_t> read_exposure_shape(const ExposureSpec& spec, const StackSpec& stack) {
+ImageHeader read_image_summary(const ExposureSpec& spec, const StackSpec& stack) {
   const bool mef = !spec.file.empty();
   FitsFile f = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
-  return f.image_shape();
+  ImageHeader header;
+  std::tie(header.height, header.width) = f.image_shape();
+  header.text = f.header_text();
+  header.where = f.where();
+  return header;
 }
 
 std::vector<HeaderCard> read_image_header(const ExposureSpec& spec, const StackSpec& stack) {

@@ -27,8 +27,13 @@ struct ExposureData {
   std::vector<HeaderCard> image_header;  ///< cards of the image HDU (WCS comes from here)
 };
 
-/// Image shape (height, width) of an exposure from its header alone.
-std::pair<std::int64_t, std::int64_t> read_exposure_shape(const ExposureSpec& spec, const StackSpec& stack);
+/// An exposure's image HDU as its header alone tells it: shape, header text (for io::Wcs), where.
+struct ImageHeader {
+  std::int64_t height = 0, width = 0;
+  std::string text;   ///< 80-character cards
+  std::string where;  ///< "file.fits[IMAGE]"
+};
+ImageHeader read_image_summary(const ExposureSpec& spec, const StackSpec& stack);
 /// Every card of an exposure's image HDU (the WCS of the outputs comes from here).
 std::vector<HeaderCard> read_image_header(const ExposureSpec& spec, const StackSpec& stack);
 

@@ -30,6 +30,9 @@ struct StackSpec {
   std::string image_hdu = "IMAGE";
   std::string mask_hdu = "MASK";
   std::string variance_hdu = "VARIANCE";
+  /// Note [co-registration]: how far, in pixels, an exposure's WCS may put the image from where
+  /// the first exposure's WCS puts it.
+  double registration_tolerance_px = 0.1;
 };
 
 /// Reads a manifest; relative paths are taken from the manifest's folder. Throws Error naming the

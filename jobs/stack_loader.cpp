@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "common/error.hpp"
 #include "io/checksum.hpp"
 #include "io/exposure_reader.hpp"
+#include "io/wcs.hpp"
 #include "jobs/tensor_image.hpp"
 #include "mpi/partition.hpp"
 #include "src/target_resolution.hpp"
@@ -49,6 +52,26 @@ void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, in
   stack.good = torch::stack(good);
 }
 
+// Note [co-registration]: astroclear fits every exposure pixel by pixel on one grid, so their WCSs
+// must agree: each exposure's corners and centre, mapped to the sky by its own WCS (WCSLIB, with
+// its distortions) and back to pixels by the first exposure's, must land within the manifest's
+// registration_tolerance_px (default 0.1 px) of where they started. Real exposures of one field
+// differ by tenths of an arcsecond and must be resampled onto one grid first. Exposures without a
+// WCS (simulations, tests) are not compared.
+void check_registration(const io::Wcs& reference, const std::string& reference_where, const io::ImageHeader& header,
+                        double tolerance_px) {
+  const std::optional<io::Wcs> wcs = io::Wcs::from_header(header.text, header.where);
+  if (!wcs) return;
+  const io::RegistrationOffset offset = io::registration_offset(reference, *wcs, header.height, header.width);
+  if (offset.pixels <= tolerance_px) return;
+  char text[256];
+  std::snprintf(text, sizeof(text), "%.3g px (at its pixel (%.0f, %.0f))", offset.pixels, offset.x, offset.y);
+  throw Error(header.where + ": its WCS puts the image " + text + " from where " + reference_where +
+              "'s WCS puts it; the exposures must be on one pixel grid (manifest [stack] "
+              "registration_tolerance_px = " + std::to_string(tolerance_px) +
+              "). Resample them onto the first exposure's grid first (README, \"Your own data\")");
+}
+
 }  // namespace
 
 int StackPlan::fit_position(int exposure) const {
@@ -66,14 +89,21 @@ StackPlan plan_stack(const std::string& manifest, mpi::Communicator& comm, bool 
       throw Error(manifest + ": " + std::to_string(exposures.size()) +
                   " exposure(s); astroclear needs at least 2 exposures of the field");
     }
+    std::optional<io::Wcs> reference;  // the first exposure's
+    std::string reference_where;
     for (std::size_t t = 0; t < exposures.size(); ++t) {
-      const auto [h, w] = io::read_exposure_shape(exposures[t], plan.spec);
+      const io::ImageHeader header = io::read_image_summary(exposures[t], plan.spec);
+      const std::int64_t h = header.height, w = header.width;
       if (t == 0) {
         plan.height = h;
         plan.width = w;
+        reference = io::Wcs::from_header(header.text, header.where);
+        reference_where = header.where;
       } else if (h != plan.height || w != plan.width) {
         throw Error(exposures[t].label() + ": " + io::shape_text(h, w) + " pixels, but " + exposures[0].label() +
                     " is " + io::shape_text(plan.height, plan.width) + "; all exposures must be co-registered on one grid");
+      } else if (reference) {
+        check_registration(*reference, reference_where, header, plan.spec.registration_tolerance_px);
       }
       plan.pixels.push_back(h * w);
       if (with_seeing) {

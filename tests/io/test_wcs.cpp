@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -56,21 +58,30 @@ std::vector<double> sky_of(std::string header, int height, int width) {
   return world;
 }
 
-/// Rewrites every exposure of the stack in `dir` with `wcs` in place of the simulated WCS.
+/// Rewrites exposure `t` of the stack in `dir` with `wcs` in place of the simulated WCS.
+void give_exposure(const std::string& dir, int t, const std::vector<io::HeaderCard>& wcs) {
+  const std::string path = dir + "/exp_00" + std::to_string(t) + ".fits";
+  const MefPlanes planes = read_planes(path);
+  fs::remove(path);
+  io::FitsFile out = io::FitsFile::create(path);
+  out.write_empty_primary();
+  out.write_key("FSCALE", 1.0);
+  out.write_image(planes.image, "IMAGE");
+  for (const io::HeaderCard& card : wcs) out.write_card(card);
+  testing::write_mask_with_plane_names(out, planes);
+  out.write_image(planes.variance, "VARIANCE");
+  out.close();
+}
+
 void give_every_exposure(const std::string& dir, int exposures, const std::vector<io::HeaderCard>& wcs) {
-  for (int t = 0; t < exposures; ++t) {
-    const std::string path = dir + "/exp_00" + std::to_string(t) + ".fits";
-    const MefPlanes planes = read_planes(path);
-    fs::remove(path);
-    io::FitsFile out = io::FitsFile::create(path);
-    out.write_empty_primary();
-    out.write_key("FSCALE", 1.0);
-    out.write_image(planes.image, "IMAGE");
-    for (const io::HeaderCard& card : wcs) out.write_card(card);
-    testing::write_mask_with_plane_names(out, planes);
-    out.write_image(planes.variance, "VARIANCE");
-    out.close();
-  }
+  for (int t = 0; t < exposures; ++t) give_exposure(dir, t, wcs);
+}
+
+/// The WCS cards of the real DECam exposure in tests/data (TPV).
+std::vector<io::HeaderCard> decam_tpv_wcs() {
+  io::FitsFile real = io::FitsFile::open_image(std::string(ASTROCLEAR_TEST_DATA) +
+                                                   "/decam_tpv/c4d_171113_061941_ooi_r_ls9.S4.fits", "");
+  return io::wcs_cards(real.read_cards());
 }
 
 /// The largest distance in degrees between two lists of sky positions.
@@ -114,9 +125,7 @@ class OutputWcs : public ::testing::Test {
 };
 
 TEST_F(OutputWcs, ARealDecamTpvHeaderReachesEveryOutput) {
-  io::FitsFile real = io::FitsFile::open_image(std::string(ASTROCLEAR_TEST_DATA) +
-                                                   "/decam_tpv/c4d_171113_061941_ooi_r_ls9.S4.fits", "");
-  const std::vector<io::HeaderCard> wcs = io::wcs_cards(real.read_cards());
+  const std::vector<io::HeaderCard> wcs = decam_tpv_wcs();
   const auto pv = std::count_if(wcs.begin(), wcs.end(), [](const io::HeaderCard& c) { return c.key.rfind("PV", 0) == 0; });
   EXPECT_EQ(pv, 22) << "PV1_0..PV1_10 and PV2_0..PV2_10";
   // Without its PV terms the same header puts the pixels elsewhere: the test can tell.
@@ -143,6 +152,35 @@ TEST_F(OutputWcs, ASipHeaderReachesEveryOutput) {
                        {"A_1_1", "-1.3E-05", ""},       {"A_2_0", "3.2E-05", ""},
                        {"B_ORDER", "2", ""},            {"B_0_2", "-1.7E-05", ""},
                        {"B_1_1", "2.4E-05", ""},        {"B_2_0", "0.8E-05", ""}});
+}
+
+// Note [co-registration]: an exposure whose WCS puts the image half a pixel away from the first
+// exposure's is refused with its offset, unless the manifest allows that much.
+TEST_F(OutputWcs, AnExposureOffTheFirstOnesGridIsRefusedWithItsOffset) {
+  std::vector<io::HeaderCard> wcs = decam_tpv_wcs();
+  give_every_exposure(dir_.path().string(), 3, wcs);
+  for (io::HeaderCard& card : wcs) {
+    if (card.key == "CRPIX1") card.value = std::to_string(std::stod(card.value) + 0.5);
+  }
+  give_exposure(dir_.path().string(), 2, wcs);
+  const std::string coadd = std::string(ASTROCLEAR_EXE) + " coadd -m " + (dir_ / "stack.toml") + " -o " +
+                            (dir_ / "coadd.fits");
+  testing::CommandResult r = testing::run_command(coadd);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("exp_002.fits[IMAGE]: its WCS puts the image 0.5 px"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("from where " + (dir_ / "exp_000.fits") + "[IMAGE]'s WCS puts it"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "coadd.fits"));
+
+  std::string manifest;
+  {
+    std::ifstream in(dir_ / "stack.toml");
+    manifest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  manifest.insert(manifest.find("[stack]\n") + 8, "registration_tolerance_px = 0.6\n");
+  std::ofstream(dir_ / "stack.toml", std::ios::trunc) << manifest;
+  r = testing::run_command(coadd);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 }  // namespace
