@@ -67,13 +67,19 @@ StackSpec load_manifest(const std::string& path) {
     const std::string where = path + " [stack]";
     spec.bad_mask_bits = string_list(stack, "bad_mask_bits", where, spec.bad_mask_bits);
     spec.flux_scale_keys = string_list(stack, "flux_scale_keys", where, spec.flux_scale_keys);
-    if (stack.contains("registration_tolerance_px")) {
-      const toml::value& v = stack.at("registration_tolerance_px");
-      const double tolerance = v.is_floating() ? v.as_floating() : v.is_integer() ? static_cast<double>(v.as_integer()) : -1;
-      if (!(tolerance > 0 && tolerance <= 1000)) {
-        throw Error(where + ": 'registration_tolerance_px' must be a number in (0, 1000] pixels");
+    for (auto [key, field] : {std::pair{"registration_tolerance_px", &spec.registration_tolerance_px},
+                              std::pair{"sky_tolerance_sigma", &spec.sky_tolerance_sigma}}) {
+      if (!stack.contains(key)) continue;
+      const toml::value& v = stack.at(key);
+      const double value = v.is_floating() ? v.as_floating() : v.is_integer() ? static_cast<double>(v.as_integer()) : -1;
+      if (!(value > 0 && value <= 1000)) throw Error(where + ": '" + key + "' must be a number in (0, 1000]");
+      *field = value;
+    }
+    if (stack.contains("subtract_sky")) {
+      spec.subtract_sky = optional_string(stack, "subtract_sky", where);
+      if (spec.subtract_sky != "none" && spec.subtract_sky != "median") {
+        throw Error(where + ": 'subtract_sky' must be \"none\" or \"median\", got \"" + spec.subtract_sky + "\"");
       }
-      spec.registration_tolerance_px = tolerance;
     }
     for (auto [key, field] : {std::pair{"image_hdu", &spec.image_hdu}, std::pair{"mask_hdu", &spec.mask_hdu},
                               std::pair{"variance_hdu", &spec.variance_hdu}}) {

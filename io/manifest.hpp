@@ -33,6 +33,10 @@ struct StackSpec {
   /// Note [co-registration]: how far, in pixels, an exposure's WCS may put the image from where
   /// the first exposure's WCS puts it.
   double registration_tolerance_px = 0.1;
+  /// Note [sky check]: how many sigmas the median of an exposure's good pixels may lie from zero.
+  double sky_tolerance_sigma = 3.0;
+  /// Note [sky check]: "none", or "median" to subtract each exposure's median of good pixels.
+  std::string subtract_sky = "none";
 };
 
 /// Reads a manifest; relative paths are taken from the manifest's folder. Throws Error naming the

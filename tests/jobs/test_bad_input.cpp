@@ -2,10 +2,12 @@
 // no output file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -428,6 +430,35 @@ TEST_F(BadInput, AnExposureListedTwiceAndAMaskPlaneNameNoFileDefines) {
       r.output.find("bad_mask_bits SATUR name no plane of this mask, so they reject nothing; its planes: BAD, SAT"),
       std::string::npos)
       << r.output;
+}
+
+// Note [sky check]: an exposure with its sky still in is refused with the median in sigmas, and
+// runs once the manifest asks for the median to be subtracted.
+TEST_F(BadInput, AnExposureWithItsSkyStillInIsRefusedUnlessAskedToSubtractIt) {
+  edit_exposure(1, [](io::Image& image, io::MaskImage&, io::Image& variance) {
+    std::vector<float> v = variance.pixels;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    const float sky = 10.0f * std::sqrt(v[v.size() / 2]);
+    for (float& p : image.pixels) p += sky;
+  });
+  const std::string said = "exp_001.fits[IMAGE]: its sky level is ";
+  expect_refused(said);
+  testing::CommandResult r = train();
+  const auto at = r.output.find(said);
+  ASSERT_NE(at, std::string::npos) << r.output;
+  EXPECT_NEAR(std::stod(r.output.substr(at + said.size())), 10.0, 0.5) << r.output;
+  EXPECT_NE(r.output.find("sigma from zero"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("subtract_sky = \"median\""), std::string::npos) << r.output;
+  std::string manifest;
+  {
+    std::ifstream in(dir_ / "stack.toml");
+    manifest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  manifest.insert(manifest.find("[stack]\n") + 8, "subtract_sky = \"median\"\n");
+  std::ofstream(dir_ / "stack.toml", std::ios::trunc) << manifest;
+  r = train();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("exp_001.fits[IMAGE]: subtract_sky = \"median\": subtracted "), std::string::npos) << r.output;
 }
 
 TEST_F(BadInput, ATruncatedExposureIsCalledTruncated) {
