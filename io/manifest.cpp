@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <toml.hpp>
@@ -38,6 +39,13 @@ std::vector<std::string> string_list(const toml::value& table, const char* key, 
   }
 }
 
+/// A TOML integer or float as a double; nullopt for any other type.
+std::optional<double> number_of(const toml::value& v) {
+  if (v.is_floating()) return v.as_floating();
+  if (v.is_integer()) return static_cast<double>(v.as_integer());
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<std::string> input_files(const StackSpec& spec) {
@@ -70,10 +78,9 @@ StackSpec load_manifest(const std::string& path) {
     for (auto [key, field] : {std::pair{"registration_tolerance_px", &spec.registration_tolerance_px},
                               std::pair{"sky_tolerance_sigma", &spec.sky_tolerance_sigma}}) {
       if (!stack.contains(key)) continue;
-      const toml::value& v = stack.at(key);
-      const double value = v.is_floating() ? v.as_floating() : v.is_integer() ? static_cast<double>(v.as_integer()) : -1;
-      if (!(value > 0 && value <= 1000)) throw Error(where + ": '" + key + "' must be a number in (0, 1000]");
-      *field = value;
+      const std::optional<double> value = number_of(stack.at(key));
+      if (!value || !(*value > 0 && *value <= 1000)) throw Error(where + ": '" + key + "' must be a number in (0, 1000]");
+      *field = *value;
     }
     if (stack.contains("subtract_sky")) {
       spec.subtract_sky = optional_string(stack, "subtract_sky", where);
@@ -101,9 +108,8 @@ StackSpec load_manifest(const std::string& path) {
     x.mask = resolve(base, optional_string(e, "mask", where));
     x.psf = resolve(base, optional_string(e, "psf", where));
     if (e.contains("flux_scale")) {
-      const toml::value& v = e.at("flux_scale");
-      if (!v.is_floating() && !v.is_integer()) throw Error(where + ": 'flux_scale' must be a number");
-      x.flux_scale = v.is_floating() ? v.as_floating() : static_cast<double>(v.as_integer());
+      x.flux_scale = number_of(e.at("flux_scale"));
+      if (!x.flux_scale) throw Error(where + ": 'flux_scale' must be a number");
     }
     if (x.file.empty() == x.image.empty()) throw Error(where + ": give either 'file' (multi-extension FITS) or 'image'");
     if (!x.image.empty() && x.variance.empty() == x.inverse_variance.empty()) {

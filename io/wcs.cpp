@@ -46,10 +46,7 @@ Wcs::Wcs(Wcs&& other) noexcept
 
 Wcs& Wcs::operator=(Wcs&& other) noexcept {
   if (this != &other) {
-    if (wcs_ != nullptr) {
-      wcsprm* w = as_wcs(wcs_);
-      wcsvfree(&count_, &w);
-    }
+    release();
     wcs_ = std::exchange(other.wcs_, nullptr);
     count_ = std::exchange(other.count_, 0);
     where_ = std::move(other.where_);
@@ -57,10 +54,13 @@ Wcs& Wcs::operator=(Wcs&& other) noexcept {
   return *this;
 }
 
-Wcs::~Wcs() {
+Wcs::~Wcs() { release(); }
+
+void Wcs::release() noexcept {
   if (wcs_ == nullptr) return;
   wcsprm* w = as_wcs(wcs_);
   wcsvfree(&count_, &w);
+  wcs_ = nullptr;
 }
 
 std::array<double, 2> Wcs::pixel_to_sky(double x, double y) const {

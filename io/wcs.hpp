@@ -29,6 +29,7 @@ class Wcs {
 
  private:
   Wcs(void* wcs, int count, std::string where) : wcs_(wcs), count_(count), where_(std::move(where)) {}
+  void release() noexcept;  ///< frees WCSLIB's structures
   void* wcs_ = nullptr;  ///< wcsprm[count_]; only io/wcs.cpp sees WCSLIB
   int count_ = 0;
   std::string where_;

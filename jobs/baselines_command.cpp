@@ -69,8 +69,6 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
   comm.collectively([&] {
-    if (options.log_every < 1) throw Error("--log-every: must be >= 1, got " + std::to_string(options.log_every));
-    check_target_fwhm(options.target_fwhm);
     io::check_output_path(options.output, options.overwrite, io::input_files(io::load_manifest(options.manifest)));
   }, comm.rank() == 0);
   LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm);

@@ -377,11 +377,6 @@ int run_evaluate(const EvaluateOptions& options) {
   for (const auto& p : paths) {
     if (!fs::exists(p)) throw Error(p + ": no such file");
   }
-  for (double factor : options.sweep) {
-    if (!(factor > 0) || !std::isfinite(factor)) {
-      throw Error("--sweep: every threshold must be a finite multiple > 0 of the coadd noise, got " + std::to_string(factor));
-    }
-  }
   const std::size_t reference = purity_reference(options, paths);
   if (!options.json.empty()) {
     std::vector<std::string> inputs = paths;

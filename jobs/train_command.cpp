@@ -49,10 +49,6 @@ void check_train_options(const TrainOptions& options, const io::CheckpointStore&
   const CheckpointOptions& checkpointing = options.checkpoint;
   comm.collectively([&] {
     options.config.validate();
-    if (checkpointing.keep < 1) throw Error("--keep-checkpoints: must be >= 1, got " + std::to_string(checkpointing.keep));
-    if (checkpointing.every < 0) throw Error("--checkpoint-every: must be >= 0, got " + std::to_string(checkpointing.every));
-    if (checkpointing.minutes < 0)
-      throw Error("--checkpoint-minutes: must be >= 0, got " + std::to_string(checkpointing.minutes));
     if (checkpointing.resume != "none" && checkpointing.resume != "auto" && !std::filesystem::exists(checkpointing.resume)) {
       throw Error("--resume: " + checkpointing.resume + " does not exist (use auto, none or a checkpoint file)");
     }
@@ -367,8 +363,7 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
   const TrainConfig& config = options.config;
   const std::string checkpoint_dir =
       options.checkpoint.directory.empty() ? default_checkpoint_directory(options.output) : options.checkpoint.directory;
-  // The clamp only keeps the constructor from throwing before check_train_options refuses the value.
-  const io::CheckpointStore store(checkpoint_dir, std::max(options.checkpoint.keep, 1));
+  const io::CheckpointStore store(checkpoint_dir, options.checkpoint.keep);
   check_train_options(options, store, comm);
   // Note [run lock]: held by rank 0 until the run ends, however it ends.
   std::optional<io::RunLock> output_lock, checkpoint_lock;

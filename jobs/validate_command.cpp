@@ -119,9 +119,6 @@ int run_validate(const ValidateOptions& options, const mpi::MpiEnvironment& env)
   mpi::Communicator& comm = *runtime.comm;
   torch::Tensor latent;
   comm.collectively([&] {
-    if (!(options.huber_delta > 0) || !std::isfinite(options.huber_delta)) {
-      throw Error("--huber-delta: must be a finite number > 0, got " + std::to_string(options.huber_delta));
-    }
     if (!options.json.empty()) {
       std::vector<std::string> inputs = io::input_files(io::load_manifest(options.manifest));
       inputs.push_back(options.result);

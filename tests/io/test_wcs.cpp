@@ -2,19 +2,19 @@
 // (the library astropy's WCS wraps) gives the same position on the input and on the output.
 #include <gtest/gtest.h>
 
-#include <wcslib/wcs.h>
-#include <wcslib/wcshdr.h>
-
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/fits_file.hpp"
 #include "io/fits_output.hpp"
+#include "io/wcs.hpp"
 #include "tests/test_support.hpp"
 
 #ifndef ASTROCLEAR_EXE
@@ -33,28 +33,17 @@ using testing::read_planes;
 using testing::TempDir;
 
 /// Sky positions (RA, Dec in degrees) of a grid of pixels, through WCSLIB's reading of `header`.
-std::vector<double> sky_of(std::string header, int height, int width) {
-  int rejected = 0, count = 0;
-  wcsprm* wcs = nullptr;
-  const int keys = static_cast<int>(header.size() / 80);
-  EXPECT_EQ(wcspih(header.data(), keys, WCSHDR_all, 0, &rejected, &count, &wcs), 0);
-  EXPECT_GE(count, 1) << "no WCS in the header";
-  if (count < 1) return {};
-  EXPECT_EQ(wcsset(wcs), 0);
-  std::vector<double> pixels, world;
+std::vector<double> sky_of(const std::string& header, int height, int width) {
+  const std::optional<io::Wcs> wcs = io::Wcs::from_header(header, "the header");
+  EXPECT_TRUE(wcs.has_value()) << "no WCS in the header";
+  if (!wcs) return {};
+  std::vector<double> world;
   for (int y = 1; y <= height; y += 7) {
     for (int x = 1; x <= width; x += 7) {
-      pixels.push_back(x);
-      pixels.push_back(y);
+      const std::array<double, 2> sky = wcs->pixel_to_sky(x, y);
+      world.insert(world.end(), sky.begin(), sky.end());
     }
   }
-  const int n = static_cast<int>(pixels.size() / 2);
-  std::vector<double> intermediate(pixels.size()), phi(n), theta(n);
-  world.resize(pixels.size());
-  std::vector<int> status(n);
-  EXPECT_EQ(wcsp2s(wcs, n, 2, pixels.data(), intermediate.data(), phi.data(), theta.data(), world.data(), status.data()),
-            0);
-  wcsvfree(&count, &wcs);
   return world;
 }
 
