@@ -6,7 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(build-essential cmake pkg-config ccache libtorch-dev libopenmpi-dev openmpi-bin libcfitsio-dev
           libhdf5-dev hdf5-tools libpng-dev libspdlog-dev libcli11-dev libtoml11-dev libgtest-dev nlohmann-json3-dev source-extractor
-          wcslib-dev)
+          wcslib-dev swarp psfex)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

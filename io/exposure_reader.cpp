@@ -6,14 +6,16 @@
 #include <limits>
 #include <tuple>
 
-#include "io/fits_file.hpp"
 #include "common/error.hpp"
+#include "common/number_text.hpp"
+#include "io/fits_file.hpp"
+#include "io/psfex.hpp"
 
 namespace astroclear::io {
 namespace {
 
 constexpr double kPsfSumTolerance = 0.10;   // renormalise within, refuse beyond
-constexpr double kPsfNegativeTolerance = 1e-3;  // relative to the peak: clip within, refuse beyond
+constexpr double kPsfNegativeTolerance = 1e-2;  // relative to the peak: clip within, refuse beyond
 
 /// Opens `path` and moves to the HDU named `extname` (MEF) or to its first image (plain file).
 FitsFile open_plane(const std::string& path, const std::string& extname, bool by_name) {
@@ -27,6 +29,26 @@ std::string str(double v) {
 }
 
 }  // namespace
+
+// Note [mask kinds]: masks come in two kinds. Bit masks (LSST, the simulations) name their planes
+// in MP_<NAME> header keywords and a pixel is bad when any bad plane's bit is set; [stack]
+// bad_mask_bits lists the bad planes by name, and each name is also found under its usual aliases
+// (SAT is SATUR in some pipelines, NO_DATA is NODATA), so that a mask is not silently read as all
+// good. Code masks (the NOIRLab community pipeline's ood files: 0 good, 3 saturated, 4 bleed trail,
+// ...) hold one state per value: with mask_kind = "codes", bad_mask_codes lists the bad values
+// (default: every non-zero one) and saturated_mask_codes the values that mean saturated. Pixels
+// the mask calls saturated are remembered, so that outputs can flag the saturated cores that no
+// exposure measures.
+std::vector<std::string> mask_plane_aliases(const std::string& name) {
+  static const std::vector<std::vector<std::string>> groups = {
+      {"BAD", "BADPIX", "BPM"},         {"SAT", "SATUR", "SATURATED"},    {"CR", "COSMIC_RAY", "COSMICRAY"},
+      {"EDGE", "EDGES"},                {"NO_DATA", "NODATA", "NOTDATA"}, {"INTRP", "INTERP", "INTERPOLATED"},
+      {"SUSPECT", "SUSP"}};
+  for (const auto& group : groups) {
+    if (std::find(group.begin(), group.end(), name) != group.end()) return group;
+  }
+  return {name};
+}
 
 std::int64_t bad_bit_mask(const std::vector<HeaderCard>& header, const std::vector<std::string>& bad_bits,
                           std::vector<std::string>& warnings) {
@@ -42,9 +64,14 @@ std::int64_t bad_bit_mask(const std::vector<HeaderCard>& header, const std::vect
   std::string missing;
   for (const std::string& name : bad_bits) {
     bool found = false;
-    for (const HeaderCard& card : header) {
-      if (card.key == "MP_" + name) {
-        bits |= std::int64_t{1} << std::stoi(card.value);
+    for (const std::string& alias : mask_plane_aliases(name)) {
+      for (const HeaderCard& card : header) {
+        if (card.key != "MP_" + alias) continue;
+        const std::optional<double> bit = parse_number(card.value);
+        if (!bit || *bit < 0 || *bit > 62 || *bit != std::floor(*bit)) {
+          throw Error(card.key + " = " + card.value + ": a mask plane's bit must be an integer from 0 to 62");
+        }
+        bits |= std::int64_t{1} << static_cast<int>(*bit);
         found = true;
       }
     }
@@ -52,7 +79,7 @@ std::int64_t bad_bit_mask(const std::vector<HeaderCard>& header, const std::vect
   }
   if (!missing.empty()) {
     warnings.push_back("bad_mask_bits " + missing +
-                       " name no plane of this mask, so they reject nothing; its planes: " + planes);
+                       " name no plane of this mask (nor an alias), so they reject nothing; its planes: " + planes);
   }
   return bits;
 }
@@ -81,16 +108,68 @@ double psf_fwhm(const Image& psf) {
   return 2 * std::sqrt(static_cast<double>(area) / M_PI);
 }
 
-Image read_psf(const std::string& path, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings) {
-  FitsFile f = open_plane(path, "", false);
-  Image psf = f.read_image();
-  const std::string where = f.where();
+// Note [PSF inputs]: a PSF arrives as a FITS image (the first 2-D image HDU), as a plane of a 3-D
+// cube (psf_plane), or as a PSFEx model (Note [PSFEx models]). Real models are not the ideal stamp
+// the method needs, so the reader mends what is routine and refuses what is not: a stamp larger
+// than the exposure is cropped about its centre to the largest odd size that fits (the flux cut
+// off counts towards the sum check below); PSFEx's negative wings (to -3.5e-3 of the peak on the
+// DECam models of the tests) are set to 0 with a warning down to kPsfNegativeTolerance of the peak,
+// and refused beyond, as a sign of a wrong file; the sum is renormalised to 1 with a warning
+// within kPsfSumTolerance (silently for PSFEx models, which are not normalised to the pixel grid).
+Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings) {
+  Image psf;
+  std::string where;
+  bool psfex = false;
+  if (is_psfex_model(spec.psf)) {
+    if (spec.psf_plane) throw Error(spec.psf + ": psf_plane given, but this is a PSFEx model, not a cube");
+    psf = evaluate_psfex(spec.psf, PsfexRequest{spec.psf_ccd, spec.psf_position, height, width}, warnings);
+    where = spec.psf + (spec.psf_ccd.empty() ? "" : " (CCD " + spec.psf_ccd + ")");
+    psfex = true;
+  } else {
+    if (!spec.psf_ccd.empty() || spec.psf_position) {
+      throw Error(spec.psf + ": psf_ccd and psf_position are for PSFEx models; this file has no PSF_MASK table");
+    }
+    FitsFile f = FitsFile::open(spec.psf);
+    bool found = false;
+    for (int i = 0; i < f.hdu_count() && !found; ++i) {
+      f.move_to(i);
+      const int dimensions = f.image_dimensions();
+      if (dimensions == 2) {
+        if (spec.psf_plane) throw Error(f.where() + ": psf_plane given, but the PSF is a 2-D image, not a cube");
+        psf = f.read_image();
+        found = true;
+      } else if (dimensions == 3) {
+        if (!spec.psf_plane) {
+          throw Error(f.where() + ": a PSF cube of " + std::to_string(f.cube_planes()) +
+                      " planes; say which with psf_plane (0-based) in the exposure's [[exposure]]");
+        }
+        psf = f.read_cube_plane(*spec.psf_plane);
+        found = true;
+      }
+    }
+    if (!found) throw Error(spec.psf + ": no 2-D image, PSF cube or PSFEx model (a table with PSF_MASK) in it");
+    where = f.where();
+  }
   const std::string size = shape_text(psf.height, psf.width);
   if (psf.height % 2 == 0 || psf.width % 2 == 0) {
     throw Error(where + ": PSF is " + size + " pixels; PSF sizes must be odd so that it has a centre pixel");
   }
-  if (psf.height > height || psf.width > width) {
-    throw Error(where + ": PSF is " + size + " pixels, larger than the exposure (" + shape_text(height, width) + ")");
+  const std::int64_t fits_h = std::min(psf.height, height % 2 == 1 ? height : height - 1);
+  const std::int64_t fits_w = std::min(psf.width, width % 2 == 1 ? width : width - 1);
+  if (fits_h < psf.height || fits_w < psf.width) {
+    Image cropped(fits_h, fits_w, 0.0f);
+    const std::int64_t dy = (psf.height - fits_h) / 2, dx = (psf.width - fits_w) / 2;
+    double total = 0, kept = 0;
+    for (float v : psf.pixels) total += v;
+    for (std::int64_t r = 0; r < fits_h; ++r) {
+      for (std::int64_t c = 0; c < fits_w; ++c) {
+        kept += cropped.pixels[r * fits_w + c] = psf.pixels[(r + dy) * psf.width + c + dx];
+      }
+    }
+    warnings.push_back(where + ": PSF of " + size + " pixels cropped to " + shape_text(fits_h, fits_w) +
+                       " to fit the exposure (" + shape_text(height, width) + "); " +
+                       str(total != 0 ? 100 * (1 - kept / total) : 0) + "% of its sum was outside");
+    psf = std::move(cropped);
   }
   double sum = 0, peak = 0, most_negative = 0;
   std::int64_t negative = 0;
@@ -105,14 +184,19 @@ Image read_psf(const std::string& path, std::int64_t height, std::int64_t width,
   }
   if (peak <= 0) throw Error(where + ": PSF has no positive pixel");
   if (most_negative < -kPsfNegativeTolerance * peak) {
-    throw Error(where + ": " + std::to_string(negative) + " PSF pixels are negative (min " + str(most_negative) +
-                ", peak " + str(peak) + "); a PSF must be non-negative");
+    throw Error(where + ": " + std::to_string(negative) + " PSF pixels are negative, down to " +
+                str(most_negative / peak) + " of the peak; a PSF must be non-negative (wings down to " +
+                str(-kPsfNegativeTolerance) + " of the peak are set to 0)");
   }
   if (negative > 0) {
-    warnings.push_back(where + ": " + std::to_string(negative) + " slightly negative PSF pixels (min " +
-                       str(most_negative) + ") set to 0");
+    warnings.push_back(where + ": " + std::to_string(negative) + " negative PSF pixels (down to " +
+                       str(most_negative / peak) + " of the peak) set to 0");
     sum = 0;
     for (float& v : psf.pixels) sum += (v = std::max(v, 0.0f));
+  }
+  if (psfex) {
+    for (float& v : psf.pixels) v = static_cast<float>(v / sum);
+    sum = 1;
   }
   if (std::abs(sum - 1.0) > kPsfSumTolerance) {
     throw Error(where + ": PSF sums to " + str(sum) + "; expected 1 (renormalised only within " +
@@ -127,32 +211,75 @@ Image read_psf(const std::string& path, std::int64_t height, std::int64_t width,
 
 namespace {
 
-/// The exposure's flux scale and where it came from: the manifest's flux_scale, else the first of
-/// the stack's flux_scale_keys found in the primary header or the image HDU, else 1.
+// Note [flux scale]: exposures are brought to one photometric scale before anything else. The
+// manifest says how, explicitly: a zero point per exposure (zero_point_key in the header, or
+// [[exposure]] zero_point) scaled to [stack] target_zero_point, or a flux-scale keyword
+// (flux_scale_key, default FLXSCALE) whose meaning flux_scale_convention states: "multiply", as
+// SWarp writes FLXSCALE (calibrated = image x FLXSCALE), the default, or "divide" (calibrated =
+// image / value, as astroclear simulate writes FSCALE). An [[exposure]] flux_scale gives the
+// keyword's value for that exposure. The log says each exposure's scale and where it came from.
+
+/// The exposure's flux scale as a divisor (calibrated = image / scale) and where it came from.
 std::pair<double, std::string> flux_scale_of(const ExposureSpec& spec, const StackSpec& stack, FitsFile& image_file) {
-  if (spec.flux_scale) return {*spec.flux_scale, stack.source + " flux_scale"};
   FitsFile primary = FitsFile::open(image_file.path());
-  for (FitsFile* header : {&primary, &image_file}) {
-    for (const std::string& key : stack.flux_scale_keys) {
-      if (auto v = header->read_double(key)) return {*v, header->where() + " " + key};
+  const auto header_value = [&](const std::string& key) -> std::optional<std::pair<double, std::string>> {
+    for (FitsFile* header : {&image_file, &primary}) {
+      if (auto v = header->read_double(key)) return std::pair{*v, header->where() + " " + key};
     }
+    return std::nullopt;
+  };
+  if (stack.target_zero_point) {
+    std::optional<std::pair<double, std::string>> zp;
+    if (spec.zero_point) zp = std::pair{*spec.zero_point, stack.source + " zero_point"};
+    if (!zp && !stack.zero_point_key.empty()) zp = header_value(stack.zero_point_key);
+    if (!zp) {
+      throw Error(image_file.where() + ": no zero point: no " +
+                  (stack.zero_point_key.empty() ? std::string("zero_point_key") : stack.zero_point_key) +
+                  " keyword in its headers and no zero_point in its [[exposure]] of " + stack.source);
+    }
+    if (!std::isfinite(zp->first)) throw Error(zp->second + " = " + str(zp->first) + ": a zero point must be finite");
+    const double scale = std::pow(10.0, 0.4 * (zp->first - *stack.target_zero_point));
+    return {scale, zp->second + " = " + str(zp->first) + " to target_zero_point " + str(*stack.target_zero_point)};
   }
-  return {1.0, "default"};
+  std::optional<std::pair<double, std::string>> value;
+  if (spec.flux_scale) value = std::pair{*spec.flux_scale, stack.source + " flux_scale"};
+  if (!value && !stack.flux_scale_key.empty()) value = header_value(stack.flux_scale_key);
+  if (!value) return {1.0, "1 (no " + stack.flux_scale_key + " keyword)"};
+  const bool multiply = stack.flux_scale_convention == "multiply";
+  const std::string source = value->second + " = " + str(value->first) + " (" + stack.flux_scale_convention + ")";
+  if (!std::isfinite(value->first) || value->first <= 0) {
+    throw Error(spec.label() + ": flux scale " + source + "; must be finite and > 0");
+  }
+  return {multiply ? 1.0 / value->first : value->first, source};
 }
 
 /// A mask plane and the bits that reject a pixel, from the MEF's MASK HDU or a separate file;
 /// all good (no bit rejects) when the exposure has none.
 struct MaskPlane {
   MaskImage mask;
-  std::int64_t bad_bits = 0;
+  bool codes = false;                 ///< Note [mask kinds]
+  std::int64_t bad_bits = 0;          ///< bits: the bits that reject a pixel
+  std::int64_t saturated_bits = 0;    ///< bits: the SAT plane's
+  std::vector<std::int64_t> bad_codes, saturated_codes;  ///< codes; bad_codes empty: every non-zero
   std::string where = "(no mask)";
   bool present = false;
+
+  bool bad(std::int64_t value) const {
+    if (!codes) return (value & bad_bits) != 0;
+    if (bad_codes.empty()) return value != 0;
+    return std::find(bad_codes.begin(), bad_codes.end(), value) != bad_codes.end();
+  }
+  bool saturated(std::int64_t value) const {
+    if (!codes) return (value & saturated_bits) != 0;
+    return std::find(saturated_codes.begin(), saturated_codes.end(), value) != saturated_codes.end();
+  }
 };
 
 MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, const Image& image,
                           const std::string& image_where, std::vector<std::string>& warnings) {
   const std::int64_t h = image.height, w = image.width;
-  MaskPlane plane{MaskImage{h, w, std::vector<std::int32_t>(h * w, 0)}};
+  MaskPlane plane;
+  plane.mask = MaskImage{h, w, std::vector<std::int32_t>(h * w, 0)};
   const bool mef = !spec.file.empty();
   if (!mef && spec.mask.empty()) return plane;
   FitsFile mask_file = open_plane(mef ? spec.file : spec.mask, stack.mask_hdu, mef);
@@ -163,9 +290,19 @@ MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, cons
     throw Error(plane.where + ": " + shape_text(plane.mask.height, plane.mask.width) + " pixels, but " + image_where +
                 " is " + shape_text(h, w));
   }
+  if (stack.mask_kind == "codes") {
+    plane.codes = true;
+    plane.bad_codes = stack.bad_mask_codes;
+    plane.saturated_codes = stack.saturated_mask_codes;
+    return plane;
+  }
   std::vector<std::string> mask_warnings;
-  plane.bad_bits = bad_bit_mask(mask_file.read_cards(), stack.bad_mask_bits, mask_warnings);
+  const std::vector<HeaderCard> cards = mask_file.read_cards();
+  plane.bad_bits = bad_bit_mask(cards, stack.bad_mask_bits, mask_warnings);
   for (auto& m : mask_warnings) warnings.push_back(plane.where + ": " + m);
+  std::vector<std::string> unused;
+  const bool names_planes = plane.bad_bits != -1;
+  plane.saturated_bits = names_planes ? bad_bit_mask(cards, {"SAT"}, unused) : 0;
   return plane;
 }
 
@@ -177,9 +314,12 @@ std::int64_t calibrate(const Image& image, const Image& variance, bool inverse, 
   out.image = Image(h, w, 0.0f);
   out.sigma = Image(h, w, 1.0f);
   out.good.assign(h * w, 0);
+  out.saturated.assign(h * w, 0);
   std::int64_t nonpositive = 0;
   for (std::int64_t i = 0; i < h * w; ++i) {
-    if ((static_cast<std::int64_t>(mask.mask.pixels[i]) & mask.bad_bits) != 0) {
+    const std::int64_t code = mask.mask.pixels[i];
+    out.saturated[i] = mask.saturated(code) ? 1 : 0;
+    if (mask.bad(code)) {
       ++out.mask_rejected_pixels;
       continue;
     }
@@ -215,7 +355,65 @@ std::int64_t calibrate(const Image& image, const Image& variance, bool inverse, 
 // sky-subtracted exposure gives a level within a few tenths of a sigma of zero even when a bright
 // source fills much of a small cutout; one with its sky in (real CP images: about 2000 ADU, chi
 // 9-11) gives many sigmas. Beyond sky_tolerance_sigma (default 3) the exposure is refused, unless
-// the manifest asks for subtract_sky = "median", which subtracts the median of the good pixels.
+// the manifest asks for subtract_sky = "median", which subtracts the median of the good pixels, or
+// "mesh", which subtracts a smooth sky map made as SExtractor makes its background: the median of
+// the good pixels in boxes of sky_mesh_px (default 64; a box with fewer than a quarter of its
+// pixels good takes the exposure's median), interpolated bilinearly between the boxes' centres and
+// linearly beyond the outer ones. Like SExtractor's, the map follows anything broader than a box:
+// a box should be several times the largest source's size.
+
+/// The smooth sky map of Note [sky check] over the good pixels of `out`.
+std::vector<float> sky_mesh(const ExposureData& out, std::int64_t box) {
+  const std::int64_t h = out.image.height, w = out.image.width;
+  const std::int64_t ny = (h + box - 1) / box, nx = (w + box - 1) / box;
+  const auto median = [](std::vector<float> v) {  // of an even count, the mean of the middle two
+    const auto middle = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), middle, v.end());
+    if (v.size() % 2 == 1) return *middle;
+    return 0.5f * (*middle + *std::max_element(v.begin(), middle));
+  };
+  std::vector<float> all;
+  for (std::size_t i = 0; i < out.good.size(); ++i) {
+    if (out.good[i] != 0) all.push_back(out.image.pixels[i]);
+  }
+  const float fallback = median(all);
+  std::vector<float> mesh(static_cast<std::size_t>(ny * nx), fallback);
+  for (std::int64_t by = 0; by < ny; ++by) {
+    for (std::int64_t bx = 0; bx < nx; ++bx) {
+      std::vector<float> values;
+      for (std::int64_t r = by * box; r < std::min(h, (by + 1) * box); ++r) {
+        for (std::int64_t c = bx * box; c < std::min(w, (bx + 1) * box); ++c) {
+          if (out.good[r * w + c] != 0) values.push_back(out.image.pixels[r * w + c]);
+        }
+      }
+      if (static_cast<std::int64_t>(values.size()) * 4 >= box * box) mesh[by * nx + bx] = median(values);
+    }
+  }
+  // Between the boxes' centres bilinearly, and linearly beyond the outer ones, so that a sky that
+  // is a plane is removed exactly.
+  const auto cell = [box](std::int64_t pixel, std::int64_t cells, std::int64_t& first, double& t) {
+    const double at = (pixel + 0.5) / static_cast<double>(box) - 0.5;
+    first = cells < 2 ? 0 : std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(at)), 0, cells - 2);
+    t = cells < 2 ? 0.0 : at - static_cast<double>(first);
+  };
+  std::vector<float> map(static_cast<std::size_t>(h * w));
+  for (std::int64_t r = 0; r < h; ++r) {
+    std::int64_t y0 = 0;
+    double ty = 0;
+    cell(r, ny, y0, ty);
+    const std::int64_t y1 = std::min(y0 + 1, ny - 1);
+    for (std::int64_t c = 0; c < w; ++c) {
+      std::int64_t x0 = 0;
+      double tx = 0;
+      cell(c, nx, x0, tx);
+      const std::int64_t x1 = std::min(x0 + 1, nx - 1);
+      map[r * w + c] = static_cast<float>((1 - ty) * ((1 - tx) * mesh[y0 * nx + x0] + tx * mesh[y0 * nx + x1]) +
+                                          ty * ((1 - tx) * mesh[y1 * nx + x0] + tx * mesh[y1 * nx + x1]));
+    }
+  }
+  return map;
+}
+
 void check_sky(const StackSpec& stack, const std::string& where, ExposureData& out) {
   std::vector<float> values, sigmas;
   values.reserve(static_cast<std::size_t>(out.good_pixels));
@@ -239,14 +437,27 @@ void check_sky(const StackSpec& stack, const std::string& where, ExposureData& o
                            " (" + str(median / sigma) + " sigma)");
     return;
   }
+  if (stack.subtract_sky == "mesh") {
+    const std::vector<float> map = sky_mesh(out, stack.sky_mesh_px);
+    const auto [low, high] = std::minmax_element(map.begin(), map.end());
+    for (std::size_t i = 0; i < out.good.size(); ++i) {
+      if (out.good[i] != 0) out.image.pixels[i] -= map[i];
+    }
+    out.warnings.push_back(where + ": subtract_sky = \"mesh\": subtracted a sky map in boxes of " +
+                           std::to_string(stack.sky_mesh_px) + " px, from " + str(*low * out.flux_scale) + " to " +
+                           str(*high * out.flux_scale) + " (" + str(*low / sigma) + " to " + str(*high / sigma) +
+                           " sigma)");
+    return;
+  }
   constexpr double kQuartileOfUnitNoise = 0.6745;  // the upper quartile of a unit Gaussian
   const double level = quantile(values, values.size() / 4) + kQuartileOfUnitNoise * sigma;
   if (std::abs(level) > stack.sky_tolerance_sigma * sigma) {
     throw Error(where + ": its sky level is " + str(level / sigma) + " sigma from zero (" +
                 str(level * out.flux_scale) +
                 ", from the lower quartile of its good pixels): astroclear needs sky-subtracted exposures. "
-                "Subtract the sky first, or set subtract_sky = \"median\" in the manifest's [stack] to subtract a "
-                "constant (sky_tolerance_sigma = " + str(stack.sky_tolerance_sigma) + " sets this check)");
+                "Subtract the sky first, or set subtract_sky in the manifest's [stack]: \"median\" subtracts a "
+                "constant, \"mesh\" a smooth sky map in boxes of sky_mesh_px (sky_tolerance_sigma = " +
+                str(stack.sky_tolerance_sigma) + " sets this check)");
   }
 }
 
@@ -265,9 +476,10 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
 
   const auto [flux_scale, scale_source] = flux_scale_of(spec, stack, image_file);
   if (!std::isfinite(flux_scale) || flux_scale <= 0) {
-    throw Error(out.label + ": flux scale (" + scale_source + ") = " + str(flux_scale) + "; must be finite and > 0");
+    throw Error(out.label + ": flux scale from " + scale_source + " is " + str(flux_scale) + "; must be finite and > 0");
   }
   out.flux_scale = flux_scale;
+  out.flux_scale_source = scale_source;
 
   // Variance, or inverse variance turned into variance.
   const bool inverse = !mef && !spec.inverse_variance.empty();
@@ -298,7 +510,7 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
                 ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
   }
   check_sky(stack, image_where, out);
-  out.psf = read_psf(spec.psf, h, w, out.warnings);
+  out.psf = read_psf(spec, h, w, out.warnings);
   return out;
 }
 

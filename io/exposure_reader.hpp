@@ -17,8 +17,10 @@ struct ExposureData {
   Image image;            ///< y / flux_scale; 0 where not good
   Image sigma;            ///< sqrt(variance) / flux_scale; 1 where not good
   std::vector<std::uint8_t> good;  ///< 1 = good pixel
+  std::vector<std::uint8_t> saturated;  ///< 1 = the mask calls the pixel saturated (SAT bit or code)
   Image psf;              ///< odd-sized, non-negative, sum 1
-  double flux_scale = 1.0;
+  double flux_scale = 1.0;  ///< calibrated = image / flux_scale (Note [flux scale])
+  std::string flux_scale_source;  ///< where flux_scale came from, for the log
   std::int64_t good_pixels = 0;
   std::int64_t nonfinite_pixels = 0;  ///< NaN/Inf in image or variance, masked
   std::int64_t mask_rejected_pixels = 0;
@@ -42,18 +44,24 @@ std::vector<HeaderCard> read_image_header(const ExposureSpec& spec, const StackS
 /// mask is good, no good pixel, a bad flux scale, and every PSF problem of read_psf.
 ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack);
 
-/// Reads a PSF image and validates it against an exposure of `height` x `width`: odd-sized, not
-/// larger than the exposure, finite, non-negative, summing to 1 (renormalised with a warning
-/// within 10%, refused beyond).
-Image read_psf(const std::string& path, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings);
+/// Reads an exposure's PSF (Note [PSF inputs]): a FITS image, a plane of a cube (psf_plane) or a
+/// PSFEx model evaluated at the exposure's centre or psf_position. Validates it against an exposure
+/// of `height` x `width`: odd-sized; cropped about its centre to the largest odd size that fits the
+/// exposure; finite; negative wings down to 1% of the peak set to 0 (refused beyond); summing to 1
+/// (renormalised with a warning within 10%, refused beyond; PSFEx models are normalised as read).
+Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings);
 
 /// The FWHM of a PSF image in pixels, from the area of the pixels at half its peak or above:
 /// 2 sqrt(area / pi). Robust to wings and ellipticity; about 1 for a single-pixel PSF.
 double psf_fwhm(const Image& psf);
 
-/// Bit mask of the named bad bits from a MASK header's MP_<NAME> keywords; -1 (every bit) when the
-/// header defines no MP_ keyword.
+/// Bit mask of the named bad bits from a MASK header's MP_<NAME> keywords, each name also found
+/// under its usual aliases (Note [mask kinds]); -1 (every bit) when the header defines no MP_ keyword.
 std::int64_t bad_bit_mask(const std::vector<HeaderCard>& mask_header, const std::vector<std::string>& bad_bits,
                           std::vector<std::string>& warnings);
+
+/// The names a mask plane goes by in the usual conventions (LSST, DECam, SExtractor, IRAF):
+/// {"SAT", "SATUR", "SATURATED"} for "SAT", and so on; {name} for a name of no group.
+std::vector<std::string> mask_plane_aliases(const std::string& name);
 
 }  // namespace astroclear::io

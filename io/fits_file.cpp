@@ -3,6 +3,7 @@
 
 #include <fitsio.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <filesystem>
@@ -157,6 +158,116 @@ std::pair<std::int64_t, std::int64_t> FitsFile::image_shape() {
   fits_get_img_size(as_fits(handle()), 2, axes, &status);
   check(status, "reading NAXIS1/NAXIS2");
   return {axes[1], axes[0]};
+}
+
+int FitsFile::image_dimensions() {
+  int status = 0, type = 0, naxis = 0;
+  fits_get_hdu_type(as_fits(handle()), &type, &status);
+  check(status, "reading the HDU type");
+  if (type != IMAGE_HDU) return 0;
+  fits_get_img_dim(as_fits(handle()), &naxis, &status);
+  check(status, "reading NAXIS");
+  return naxis;
+}
+
+std::int64_t FitsFile::cube_planes() {
+  if (image_dimensions() != 3) throw Error(where() + ": expected a 3-D image (a PSF cube)");
+  int status = 0;
+  long axes[3] = {0, 0, 0};
+  fits_get_img_size(as_fits(handle()), 3, axes, &status);
+  check(status, "reading NAXIS1-3");
+  return axes[2];
+}
+
+Image FitsFile::read_cube_plane(std::int64_t plane) {
+  const std::int64_t planes = cube_planes();
+  if (plane < 0 || plane >= planes) {
+    throw Error(where() + ": plane " + std::to_string(plane) + " asked for, but the cube has planes 0-" +
+                std::to_string(planes - 1));
+  }
+  int status = 0;
+  long axes[3] = {0, 0, 0};
+  fits_get_img_size(as_fits(handle()), 3, axes, &status);
+  Image image(axes[1], axes[0]);
+  long first[3] = {1, 1, static_cast<long>(plane + 1)};
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  int anynul = 0;
+  fits_read_pix(as_fits(handle()), TFLOAT, first, image.height * image.width, &nan, image.pixels.data(), &anynul,
+                &status);
+  check(status, "reading plane " + std::to_string(plane));
+  return image;
+}
+
+bool FitsFile::move_to_table_with(const std::string& column) {
+  const int count = hdu_count();
+  for (int i = 1; i < count; ++i) {
+    move_to(i);
+    int status = 0, type = 0;
+    fits_get_hdu_type(as_fits(handle()), &type, &status);
+    if (status == 0 && type == BINARY_TBL && has_column(column)) return true;
+  }
+  return false;
+}
+
+std::int64_t FitsFile::table_rows() {
+  int status = 0;
+  LONGLONG rows = 0;
+  fits_get_num_rowsll(as_fits(handle()), &rows, &status);
+  check(status, "counting table rows");
+  return rows;
+}
+
+namespace {
+
+/// The 1-based number of `column` in the current table (case-insensitive); 0 when absent.
+int column_number(fitsfile* f, const std::string& column) {
+  int status = 0, number = 0;
+  fits_get_colnum(f, CASEINSEN, const_cast<char*>(column.c_str()), &number, &status);
+  return status == 0 ? number : 0;
+}
+
+}  // namespace
+
+bool FitsFile::has_column(const std::string& column) { return column_number(as_fits(handle()), column) > 0; }
+
+std::vector<double> FitsFile::read_cell(const std::string& column, std::int64_t row) {
+  const int number = column_number(as_fits(handle()), column);
+  if (number == 0) throw Error(where() + ": no column " + column);
+  int status = 0, type = 0;
+  LONGLONG repeat = 0, width = 0;
+  fits_get_coltypell(as_fits(handle()), number, &type, &repeat, &width, &status);
+  check(status, "reading the type of column " + column);
+  std::vector<double> values(static_cast<std::size_t>(repeat));
+  int anynul = 0;
+  fits_read_col(as_fits(handle()), TDOUBLE, number, row + 1, 1, repeat, nullptr, values.data(), &anynul, &status);
+  check(status, "reading column " + column + " of row " + std::to_string(row));
+  return values;
+}
+
+std::vector<std::int64_t> FitsFile::cell_dimensions(const std::string& column) {
+  const int number = column_number(as_fits(handle()), column);
+  if (number == 0) throw Error(where() + ": no column " + column);
+  int status = 0, count = 0;
+  LONGLONG dims[8] = {0};
+  fits_read_tdimll(as_fits(handle()), number, 8, &count, dims, &status);
+  check(status, "reading TDIM of column " + column);
+  return std::vector<std::int64_t>(dims, dims + std::min(count, 8));
+}
+
+std::string FitsFile::read_string_cell(const std::string& column, std::int64_t row) {
+  const int number = column_number(as_fits(handle()), column);
+  if (number == 0) throw Error(where() + ": no column " + column);
+  int status = 0, width = 0;
+  fits_get_col_display_width(as_fits(handle()), number, &width, &status);
+  check(status, "reading the width of column " + column);
+  std::vector<char> text(static_cast<std::size_t>(std::max(width, 1)) + 1, '\0');
+  char* cells[1] = {text.data()};
+  int anynul = 0;
+  fits_read_col(as_fits(handle()), TSTRING, number, row + 1, 1, 1, nullptr, cells, &anynul, &status);
+  check(status, "reading column " + column + " of row " + std::to_string(row));
+  std::string value(text.data());
+  while (!value.empty() && value.back() == ' ') value.pop_back();
+  return value;
 }
 
 Image FitsFile::read_image() {

@@ -47,6 +47,25 @@ class FitsFile {
   Image read_image();
   MaskImage read_mask();
 
+  /// The number of axes of the current HDU's image (0 for a table or an empty HDU).
+  int image_dimensions();
+  /// Plane `plane` (0-based) of the 3-D image in the current HDU.
+  Image read_cube_plane(std::int64_t plane);
+  /// NAXIS3 of the 3-D image in the current HDU.
+  std::int64_t cube_planes();
+
+  /// Moves to the first binary table with a column `column` (case-insensitive); false if none.
+  bool move_to_table_with(const std::string& column);
+  std::int64_t table_rows();
+  /// Whether the current table has a column `column` (case-insensitive).
+  bool has_column(const std::string& column);
+  /// Every element of the cell of `column` (case-insensitive) in `row` (0-based), as doubles.
+  std::vector<double> read_cell(const std::string& column, std::int64_t row);
+  /// The dimensions of a cell of `column` (TDIMn, fastest first; {repeat} without TDIMn).
+  std::vector<std::int64_t> cell_dimensions(const std::string& column);
+  /// A string cell, trailing blanks removed.
+  std::string read_string_cell(const std::string& column, std::int64_t row);
+
   std::optional<double> read_double(const std::string& key);
   std::optional<std::string> read_string(const std::string& key);
   /// Every card of the current header, as key/value/comment.

@@ -57,7 +57,11 @@ void write_fits_atomically(const std::string& path, const std::vector<OutputHdu>
     {
       FitsFile f = FitsFile::create(temp);
       for (const OutputHdu& hdu : hdus) {
-        f.write_image(hdu.image, hdu.extname);
+        if (hdu.mask) {
+          f.write_mask(*hdu.mask, hdu.extname);
+        } else {
+          f.write_image(hdu.image, hdu.extname);
+        }
         for (const HeaderCard& card : hdu.cards) f.write_card(card);
         for (const std::string& line : hdu.history) f.write_history(line);
         f.write_checksum();

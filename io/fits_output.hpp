@@ -1,19 +1,26 @@
 // Writing result FITS files atomically: WCS from the input, provenance, optional extra HDUs.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/image.hpp"
 
 namespace astroclear::io {
 
-/// One image HDU to write: pixels, EXTNAME (empty for the primary) and header cards.
+/// One image HDU to write: pixels (or an integer mask), EXTNAME (empty for the primary) and header cards.
 struct OutputHdu {
+  OutputHdu() = default;
+  OutputHdu(std::string name, Image pixels, std::vector<HeaderCard> header = {}, std::vector<std::string> lines = {})
+      : extname(std::move(name)), image(std::move(pixels)), cards(std::move(header)), history(std::move(lines)) {}
+
   std::string extname;
   Image image;
   std::vector<HeaderCard> cards;
   std::vector<std::string> history;
+  std::optional<MaskImage> mask;  ///< written instead of `image` (32-bit integers) when set
 };
 
 /// The WCS cards of a header (CTYPE, CRVAL, CRPIX, CD, PC, CDELT, CUNIT, RADESYS, EQUINOX,

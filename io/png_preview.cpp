@@ -43,16 +43,25 @@ void write_preview_png(const std::string& path, const std::vector<Image>& panels
   const double soft = 2.0 * noise;
   const double high = std::asinh(std::max(static_cast<double>(top - sky), 10.0 * noise) / soft);
 
-  const int gap = 4;
-  const std::int64_t out_w = static_cast<std::int64_t>(panels.size()) * (w + gap) - gap;
-  std::vector<png_byte> pixels(static_cast<std::size_t>(h * out_w), 255);
+  // A small field is enlarged by whole pixels to at least kMinPanelWidth per panel; pixels with no
+  // data (NaN: no exposure measured them) are drawn in kNoData, not as black, which reads as zero.
+  constexpr std::int64_t kMinPanelWidth = 256;
+  constexpr png_byte kNoData[3] = {200, 40, 40};
+  const std::int64_t zoom = std::clamp<std::int64_t>((kMinPanelWidth + w - 1) / w, 1, 16);
+  const std::int64_t gap = 4, pw = w * zoom, ph = h * zoom;
+  const std::int64_t out_w = static_cast<std::int64_t>(panels.size()) * (pw + gap) - gap;
+  std::vector<png_byte> pixels(static_cast<std::size_t>(3 * ph * out_w), 255);
   for (std::size_t k = 0; k < panels.size(); ++k) {
-    for (std::int64_t y = 0; y < h; ++y) {
-      for (std::int64_t x = 0; x < w; ++x) {
-        const float v = panels[k].at(h - 1 - y, x);  // FITS row 0 is the bottom
-        double s = std::isfinite(v) ? std::asinh((v - sky) / soft) / high : 0.0;
-        s = std::clamp(s, 0.0, 1.0);
-        pixels[y * out_w + static_cast<std::int64_t>(k) * (w + gap) + x] = static_cast<png_byte>(std::lround(255 * s));
+    for (std::int64_t y = 0; y < ph; ++y) {
+      for (std::int64_t x = 0; x < pw; ++x) {
+        const float v = panels[k].at(h - 1 - y / zoom, x / zoom);  // FITS row 0 is the bottom
+        png_byte* rgb = &pixels[3 * (y * out_w + static_cast<std::int64_t>(k) * (pw + gap) + x)];
+        if (!std::isfinite(v)) {
+          std::copy(kNoData, kNoData + 3, rgb);
+          continue;
+        }
+        const double s = std::clamp(std::asinh((v - sky) / soft) / high, 0.0, 1.0);
+        rgb[0] = rgb[1] = rgb[2] = static_cast<png_byte>(std::lround(255 * s));
       }
     }
   }
@@ -67,10 +76,10 @@ void write_preview_png(const std::string& path, const std::vector<Image>& panels
       throw Error(path + ": writing PNG failed");
     }
     png_init_io(png, file.get());
-    png_set_IHDR(png, info, static_cast<png_uint_32>(out_w), static_cast<png_uint_32>(h), 8, PNG_COLOR_TYPE_GRAY,
+    png_set_IHDR(png, info, static_cast<png_uint_32>(out_w), static_cast<png_uint_32>(ph), 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (std::int64_t y = 0; y < h; ++y) png_write_row(png, &pixels[y * out_w]);
+    for (std::int64_t y = 0; y < ph; ++y) png_write_row(png, &pixels[3 * y * out_w]);
     png_write_end(png, nullptr);
     png_destroy_write_struct(&png, &info);
     if (std::fclose(file.release()) != 0) throw Error(temp + ": closing failed");

@@ -13,6 +13,7 @@
 #include "io/manifest.hpp"
 #include "jobs/cli.hpp"
 #include "jobs/clock_text.hpp"
+#include "jobs/coverage.hpp"
 #include "jobs/provenance.hpp"
 #include "jobs/runtime.hpp"
 #include "jobs/stack_loader.hpp"
@@ -110,6 +111,7 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   const torch::Tensor latent = method.run(stack, decoder, hooks, comm);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (comm.rank() == 0 && track) spdlog::info("stopped: {}", track->stop_reason(done, method.iterations));
+  const Coverage coverage = stack_coverage(loaded, comm);
   comm.collectively([&] {
     io::OutputHdu primary{"", to_image(latent), provenance_cards(loaded, method.product), input_history(loaded)};
     primary.cards.push_back({"ACITER", std::to_string(done), std::string(method.name) + " iterations run"});
@@ -119,7 +121,9 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
     primary.cards.push_back({"ACTFWHM", std::to_string(options.target_fwhm), "resolution, Gaussian FWHM px (0: none)"});
     primary.cards.push_back({"ACTIME", std::to_string(seconds), "wall time (s)"});
     if (track) add_validation_provenance(primary, loaded, *track, method.validation.stop, done, method.iterations);
-    io::write_fits_atomically(options.output, {primary}, options.overwrite);
+    std::vector<io::OutputHdu> hdus{primary};
+    add_coverage(hdus, coverage);
+    io::write_fits_atomically(options.output, hdus, options.overwrite);
     spdlog::info("wrote {} ({} iterations in {})", options.output, done, format_duration(seconds));
   }, comm.rank() == 0);
   return kExitDone;
@@ -157,9 +161,11 @@ int run_coadd(const CoaddOptions& options, const mpi::MpiEnvironment& env) {
   }, comm.rank() == 0);
   LoadedStack loaded = load_stack(options.manifest, comm);
   torch::Tensor coadd = inverse_variance_coadd(loaded.stack, comm);
+  const Coverage coverage = stack_coverage(loaded, comm);
   comm.collectively([&] {
-    io::OutputHdu primary{"", to_image(coadd), provenance_cards(loaded, kProductCoadd), input_history(loaded)};
-    io::write_fits_atomically(options.output, {primary}, options.overwrite);
+    std::vector<io::OutputHdu> hdus{{"", to_image(coadd), provenance_cards(loaded, kProductCoadd), input_history(loaded)}};
+    add_coverage(hdus, coverage);
+    io::write_fits_atomically(options.output, hdus, options.overwrite);
     spdlog::info("wrote {}", options.output);
   }, comm.rank() == 0);
   return kExitDone;

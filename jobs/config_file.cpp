@@ -8,39 +8,10 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/nearest_name.hpp"
 
 namespace astroclear::jobs {
 namespace {
-
-/// Levenshtein distance, for "did you mean".
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-/// ", did you mean 'X'?" for the nearest of `names` within a third of the word's length, else "".
-std::string nearest(const std::string& word, const std::vector<std::string>& names) {
-  std::string best;
-  std::size_t best_distance = word.size() / 3 + 2;
-  for (const std::string& name : names) {
-    const std::size_t d = edit_distance(word, name);
-    if (d < best_distance) {
-      best = name;
-      best_distance = d;
-    }
-  }
-  return best.empty() ? "" : "; did you mean '" + best + "'?";
-}
 
 /// The keys a subcommand's table may hold: every option's long and short names and positionals.
 std::vector<std::string> option_keys(const CLI::App& command) {
@@ -91,7 +62,7 @@ void check_config_file(const std::string& path, const CLI::App& app) {
     const auto found = std::find(commands.begin(), commands.end(), table);
     if (found == commands.end() || !value.is_table()) {
       throw Error("--config: " + path + ": '" + table + "' is not a table of a subcommand (" + joined(commands) + ")" +
-                  nearest(table, commands) +
+                  nearest_name(table, commands) +
                   " Every setting goes under the table of its subcommand, "
                   "e.g. [train]");
     }
@@ -99,7 +70,7 @@ void check_config_file(const std::string& path, const CLI::App& app) {
     for (const auto& item : value.as_table()) {
       if (std::find(keys.begin(), keys.end(), item.first) == keys.end()) {
         throw Error("--config: " + path + ": [" + table + "] '" + item.first + "' is not an option of " + table +
-                    nearest(item.first, keys));
+                    nearest_name(item.first, keys));
       }
     }
   }

@@ -27,7 +27,7 @@ std::vector<io::HeaderCard> provenance_cards(const LoadedStack& loaded, const st
   cards.push_back({"ACPROD", quoted(product), "what this image is"});
   cards.push_back({"DATE", quoted(utc_now()), "UTC time the file was written"});
   cards.push_back({"ACNEXP", std::to_string(loaded.plan.spec.exposures.size()), "exposures in the stack"});
-  cards.push_back({"BUNIT", quoted("calibrated flux / pixel"), "input units divided by each FSCALE"});
+  cards.push_back({"BUNIT", quoted("calibrated flux / pixel"), "inputs on the manifest's flux scale"});
   return cards;
 }
 

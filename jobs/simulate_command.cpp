@@ -151,6 +151,8 @@ void write_simulated_stack(const SimulateOptions& o) {
   SimulatedStack sim = simulate_stack(o.config);
   StackFiles files(dir);
   io::StackSpec spec;
+  spec.flux_scale_key = "FSCALE";  // image = FSCALE x calibrated flux
+  spec.flux_scale_convention = "divide";
   for (int t = 0; t < static_cast<int>(sim.exposures.size()); ++t) {
     const SimulatedExposure& e = sim.exposures[t];
     files.fits(numbered("exp", t), [&](io::FitsFile& f) {
@@ -183,7 +185,10 @@ void write_simulated_stack(const SimulateOptions& o) {
         p.write_key("PSFERR", o.config.psf_error, "simulate --psf-error: this PSF is a model with errors");
       }
     });
-    spec.exposures.push_back({numbered("exp", t), "", "", "", "", numbered("psf", t), std::nullopt});
+    io::ExposureSpec exposure;
+    exposure.file = numbered("exp", t);
+    exposure.psf = numbered("psf", t);
+    spec.exposures.push_back(exposure);
   }
   files.fits("truth.fits", [&](io::FitsFile& truth) {
     truth.write_image(to_image(sim.truth_target));

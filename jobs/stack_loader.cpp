@@ -23,7 +23,8 @@ namespace {
 
 /// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum " to `checksums`.
 void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, int total, LocalStack& stack,
-                    std::string& checksums) {
+                    std::vector<std::uint8_t>& saturated, std::string& checksums) {
+  saturated.resize(static_cast<std::size_t>(plan.height * plan.width), 0);
   stack.exposure_ids = exposures;
   stack.total_exposures = total;
   std::vector<torch::Tensor> images, sigmas, good;
@@ -36,6 +37,8 @@ void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, in
     sum.add(data.psf.pixels);
     checksums += std::to_string(t) + ":" + std::to_string(sum.value()) + " ";
     for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
+    spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
+    for (std::size_t i = 0; i < data.saturated.size(); ++i) saturated[i] |= data.saturated[i];
     images.push_back(to_tensor(data.image));
     sigmas.push_back(to_tensor(data.sigma));
     good.push_back(torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32));
@@ -108,7 +111,7 @@ StackPlan plan_stack(const std::string& manifest, mpi::Communicator& comm, bool 
       plan.pixels.push_back(h * w);
       if (with_seeing) {
         std::vector<std::string> warnings;  // said again when the exposure is read
-        plan.psf_fwhm.push_back(io::psf_fwhm(io::read_psf(exposures[t].psf, h, w, warnings)));
+        plan.psf_fwhm.push_back(io::psf_fwhm(io::read_psf(exposures[t], h, w, warnings)));
       }
     }
   });
@@ -165,9 +168,10 @@ LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communic
 
   std::string local_checksums;
   comm.collectively([&] {
-    read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack, local_checksums);
-    read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
+    read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack, loaded.saturated,
                    local_checksums);
+    read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
+                   loaded.saturated, local_checksums);
     if (comm.rank() == 0) loaded.first_header = io::read_image_header(plan.spec.exposures[0], plan.spec);
   });
   loaded.checksums.assign(n, 0);

@@ -33,6 +33,8 @@ struct LoadedStack {
   LocalStack stack;     ///< this rank's fit exposures: calibrated, not yet normalised
   LocalStack held_out;  ///< this rank's held-out exposures (maybe none): calibrated, not yet normalised
   std::vector<io::HeaderCard> first_header;  ///< image header of the manifest's first exposure (rank 0 only)
+  /// H x W, this rank's exposures (fit and held out): 1 where any one's mask says saturated.
+  std::vector<std::uint8_t> saturated;
   /// Per manifest exposure, on every rank: checksum of the planes its reader read (image, sigma,
   /// good mask, PSF); the input fingerprint that checkpoints carry.
   std::vector<std::uint64_t> checksums;

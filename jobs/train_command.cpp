@@ -20,6 +20,7 @@
 #include "io/png_preview.hpp"
 #include "io/run_lock.hpp"
 #include "jobs/checkpointing.hpp"
+#include "jobs/coverage.hpp"
 #include "jobs/cli.hpp"
 #include "jobs/clock_text.hpp"
 #include "jobs/provenance.hpp"
@@ -286,10 +287,12 @@ void write_train_outputs(const TrainOptions& options, const LoadedStack& loaded,
   if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(loaded.stack, comm);
   std::vector<std::pair<int, torch::Tensor>> residuals;
   if (options.with_residuals) residuals = gather_residuals(trainer, latent, loaded, comm);
+  const Coverage coverage = stack_coverage(loaded, comm);
 
   comm.collectively([&] {
     std::vector<io::OutputHdu> hdus;
     hdus.push_back(latent_hdu(latent, loaded, trainer, options.config, run, comm.size()));
+    add_coverage(hdus, coverage);
     if (options.with_coadd) hdus.push_back({"COADD", to_image(coadd), provenance_cards(loaded, kProductCoadd), {}});
     for (const auto& [t, plane] : residuals) {
       char name[32];
@@ -305,7 +308,7 @@ void write_train_outputs(const TrainOptions& options, const LoadedStack& loaded,
     spdlog::info("wrote {} ({} iterations in {}, final loss {:.6f})", options.output, run.iterations,
                  format_duration(run.seconds), run.loss);
     if (!options.preview.empty()) {
-      io::write_preview_png(options.preview, {to_image(coadd), to_image(latent)}, options.overwrite);
+      io::write_preview_png(options.preview, {to_image(coadd), hdus.front().image}, options.overwrite);
       spdlog::info("wrote {} (left: inverse-variance coadd, right: astroclear)", options.preview);
     }
   }, comm.rank() == 0);

@@ -137,9 +137,14 @@ int run_validate(const ValidateOptions& options, const mpi::MpiEnvironment& env)
       throw Error(options.result + ": " + io::shape_text(latent.size(0), latent.size(1)) + " pixels, but the stack " +
                   options.manifest + " is " + io::shape_text(plan.height, plan.width));
     }
-    if (!torch::isfinite(latent).all().item<bool>()) {
-      throw Error(options.result + ": " + std::to_string((~torch::isfinite(latent)).sum().item<std::int64_t>()) +
-                  " NaN/Inf pixels; a latent image to validate must be finite everywhere");
+    if (torch::isinf(latent).any().item<bool>()) {
+      throw Error(options.result + ": " + std::to_string(torch::isinf(latent).sum().item<std::int64_t>()) +
+                  " Inf pixels; a latent image to validate must be finite (NaN marks pixels with no data)");
+    }
+    const std::int64_t no_data = torch::isnan(latent).sum().item<std::int64_t>();
+    if (no_data > 0) {  // Note [coverage]: pixels no exposure measured; their prediction is 0
+      if (comm.rank() == 0) spdlog::info("{}: {} NaN pixels (no data) taken as 0", options.result, no_data);
+      latent = torch::nan_to_num(latent, 0.0, 0.0, 0.0);
     }
   });
   LoadedStack loaded = load_stack(std::move(plan), Selection{options.exposures, /*fit=*/false}, comm);

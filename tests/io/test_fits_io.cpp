@@ -1,6 +1,8 @@
 // FITS and manifest round trips, and every bad input refused by `astroclear train` with its message.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -74,7 +76,8 @@ TEST(FitsFile, ImageMaskAndKeysRoundTrip) {
   EXPECT_EQ(io::bad_bit_mask(f.read_cards(), {"BAD", "NO_DATA", "SAT"}, warnings), 257);
   ASSERT_EQ(warnings.size(), 1u) << "SAT names no plane of this mask";
   EXPECT_EQ(warnings[0],
-            "bad_mask_bits SAT name no plane of this mask, so they reject nothing; its planes: BAD, NO_DATA");
+            "bad_mask_bits SAT name no plane of this mask (nor an alias), so they reject nothing; its planes: BAD, "
+            "NO_DATA");
   warnings.clear();
   EXPECT_EQ(io::bad_bit_mask(f.read_cards(), {"BAD", "NO_DATA"}, warnings), 257);
   EXPECT_TRUE(warnings.empty());
@@ -108,8 +111,21 @@ TEST(FitsOutput, AtomicWriteRefusesToOverwrite) {
 TEST(Manifest, RoundTripAndRelativePaths) {
   TempDir dir;
   io::StackSpec spec;
-  spec.exposures.push_back({"exp_000.fits", "", "", "", "", "psf_000.fits", 1.05});
-  spec.exposures.push_back({"", "a.fits", "", "a_ivar.fits", "a_mask.fits", "a_psf.fits", std::nullopt});
+  io::ExposureSpec mef, planes;
+  mef.file = "exp_000.fits";
+  mef.psf = "psf_000.fits";
+  mef.flux_scale = 1.05;
+  planes.image = "a.fits";
+  planes.inverse_variance = "a_ivar.fits";
+  planes.mask = "a_mask.fits";
+  planes.psf = "a_psf.fits";
+  planes.psf_position = std::array<double, 2>{12.5, 30};
+  planes.zero_point = 30.0126;
+  spec.exposures = {mef, planes};
+  spec.mask_kind = "codes";
+  spec.saturated_mask_codes = {3};
+  spec.zero_point_key = "MAGZERO";
+  spec.target_zero_point = 27.5;
   io::write_manifest(dir / "m.toml", spec);
   io::StackSpec back = io::load_manifest(dir / "m.toml");
   ASSERT_EQ(back.exposures.size(), 2u);
@@ -117,6 +133,12 @@ TEST(Manifest, RoundTripAndRelativePaths) {
   EXPECT_DOUBLE_EQ(*back.exposures[0].flux_scale, 1.05);
   EXPECT_EQ(back.exposures[1].inverse_variance, dir / "a_ivar.fits");
   EXPECT_EQ(back.bad_mask_bits, spec.bad_mask_bits);
+  EXPECT_EQ(back.mask_kind, "codes");
+  EXPECT_EQ(back.saturated_mask_codes, spec.saturated_mask_codes);
+  EXPECT_EQ(back.flux_scale_convention, "multiply");
+  EXPECT_DOUBLE_EQ(*back.target_zero_point, 27.5);
+  EXPECT_DOUBLE_EQ(*back.exposures[1].zero_point, 30.0126);
+  EXPECT_DOUBLE_EQ((*back.exposures[1].psf_position)[0], 12.5);
 }
 
 TEST(Manifest, MalformedEntriesNameTheField) {
@@ -172,13 +194,16 @@ TEST(ExposureReader, SeparatePlanesWithInverseVarianceReadLikeTheMef) {
     body(f);
     f.close();
   };
-  write("img.fits", [&](io::FitsFile& f) { f.write_image(planes.image); f.write_key("FLXSCALE", fscale); });
+  write("img.fits", [&](io::FitsFile& f) { f.write_image(planes.image); f.write_key("FSCALE", fscale); });
   write("ivar.fits", [&](io::FitsFile& f) { f.write_image(inverse); });
   write("mask.fits", [&](io::FitsFile& f) { write_mask_with_plane_names(f, planes); });
-  io::ExposureSpec separate{"", dir / "img.fits", "", dir / "ivar.fits", dir / "mask.fits", spec.exposures[0].psf,
-                            std::nullopt};
+  io::ExposureSpec separate;
+  separate.image = dir / "img.fits";
+  separate.inverse_variance = dir / "ivar.fits";
+  separate.mask = dir / "mask.fits";
+  separate.psf = spec.exposures[0].psf;
   io::ExposureData a = io::read_exposure(spec.exposures[0], spec), b = io::read_exposure(separate, spec);
-  EXPECT_NEAR(b.flux_scale, fscale, 1e-12);  // found under FLXSCALE, the second key
+  EXPECT_NEAR(b.flux_scale, fscale, 1e-12);  // the manifest's FSCALE, in the image HDU of a plain file
   EXPECT_EQ(a.good, b.good);
   EXPECT_EQ(a.good_pixels, b.good_pixels);
   for (std::int64_t i = 0; i < a.image.size(); ++i) {

@@ -69,7 +69,7 @@ void give_every_exposure(const std::string& dir, int exposures, const std::vecto
 /// The WCS cards of the real DECam exposure in tests/data (TPV).
 std::vector<io::HeaderCard> decam_tpv_wcs() {
   io::FitsFile real = io::FitsFile::open_image(std::string(ASTROCLEAR_TEST_DATA) +
-                                                   "/decam_tpv/c4d_171113_061941_ooi_r_ls9.S4.fits", "");
+                                                   "/legacypipe_testcase6/c4d_171113_061941_ooi_r_ls9.S4.fits", "");
   return io::wcs_cards(real.read_cards());
 }
 

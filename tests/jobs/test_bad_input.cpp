@@ -149,16 +149,36 @@ TEST_F(BadInput, EvenSizedPsf) {
   expect_refused("psf_000.fits[HDU 0]: PSF is 9x8 pixels; PSF sizes must be odd");
 }
 
-TEST_F(BadInput, PsfLargerThanTheImage) {
+// Note [PSF inputs]: a stamp larger than the exposure is cropped to fit; the flux cut off counts
+// towards the sum check, so a PSF that loses much of its flux is refused.
+TEST_F(BadInput, PsfLargerThanTheImageIsCroppedAndRefusedWhenThatLosesMuchFlux) {
+  io::Image peaked(51, 51, 0.0f);
+  peaked.pixels[25 * 51 + 25] = 0.999f;
+  peaked.pixels[0] = 0.001f;  // a wing outside the 47 px that fit
+  write_psf(1, peaked);
+  testing::CommandResult r = train();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("PSF of 51x51 pixels cropped to 47x47 to fit the exposure (48x48); 0.1% of its sum was "
+                          "outside"),
+            std::string::npos)
+      << r.output;
   write_psf(1, box_psf(51, 51, 1.0f));
-  expect_refused("PSF is 51x51 pixels, larger than the exposure (48x48)");
+  const testing::CommandResult refused = train("--overwrite");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("PSF sums to 0.849"), std::string::npos) << refused.output;
 }
 
 TEST_F(BadInput, NegativePsf) {
   io::Image psf = box_psf(5, 5, 1.0f);
   psf.pixels[0] = -0.05f;
   write_psf(1, psf);
-  expect_refused("1 PSF pixels are negative (min -0.05");
+  expect_refused("1 PSF pixels are negative, down to -1.25 of the peak; a PSF must be non-negative");
+  psf.pixels[0] = -0.0002f;  // -0.5% of the peak: a PSFEx-like wing, clipped
+  write_psf(1, psf);
+  const testing::CommandResult r = train();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 negative PSF pixels (down to -0.005 of the peak) set to 0"), std::string::npos)
+      << r.output;
 }
 
 TEST_F(BadInput, PsfSummingFarFromOne) {
@@ -260,7 +280,7 @@ TEST_F(BadInput, OutputCarriesWcsAndProvenance) {
   io::FitsFile in = io::FitsFile::open(dir_ / "exp_000.fits");
   in.move_to("IMAGE");
   io::FitsFile out = io::FitsFile::open(output());
-  EXPECT_EQ(out.hdu_count(), 1 + 1 + 3);  // latent, COADD, CHI_000..002
+  EXPECT_EQ(out.hdu_count(), 1 + 2 + 1 + 3);  // latent, COVERAGE and MASK, COADD, CHI_000..002
   out.move_to(0);
   for (const char* key : {"CRVAL1", "CRVAL2", "CRPIX1", "CD1_1", "CD2_2"}) {
     EXPECT_DOUBLE_EQ(*out.read_double(key), *in.read_double(key)) << key;
@@ -422,12 +442,13 @@ TEST_F(BadInput, AnExposureListedTwiceAndAMaskPlaneNameNoFileDefines) {
 
   const auto at = manifest.find("bad_mask_bits = [");
   ASSERT_NE(at, std::string::npos) << manifest;
-  manifest.insert(at + std::string("bad_mask_bits = [").size(), "\"SATUR\", ");
+  manifest.insert(at + std::string("bad_mask_bits = [").size(), "\"GHOST\", ");
   std::ofstream(dir_ / "stack.toml", std::ios::trunc) << manifest;
   const testing::CommandResult r = train();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(
-      r.output.find("bad_mask_bits SATUR name no plane of this mask, so they reject nothing; its planes: BAD, SAT"),
+      r.output.find("bad_mask_bits GHOST name no plane of this mask (nor an alias), so they reject nothing; its planes: "
+                    "BAD, SAT"),
       std::string::npos)
       << r.output;
 }
@@ -448,7 +469,9 @@ TEST_F(BadInput, AnExposureWithItsSkyStillInIsRefusedUnlessAskedToSubtractIt) {
   ASSERT_NE(at, std::string::npos) << r.output;
   EXPECT_NEAR(std::stod(r.output.substr(at + said.size())), 10.0, 0.5) << r.output;
   EXPECT_NE(r.output.find("sigma from zero"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("subtract_sky = \"median\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("set subtract_sky in the manifest's [stack]: \"median\" subtracts a constant, \"mesh\""),
+            std::string::npos)
+      << r.output;
   std::string manifest;
   {
     std::ifstream in(dir_ / "stack.toml");
