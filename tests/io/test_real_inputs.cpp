@@ -69,6 +69,18 @@ TEST(PsfexModel, RealDecamModelIsEvaluatedAtTheExposureCentre) {
   EXPECT_NE(warnings.front().find("negative PSF pixels"), std::string::npos) << warnings.front();
 }
 
+// The Mosaic3 layout: no POLNAXIS or PSFAXIS1-2 in the header, the stamp size from the TDIM.
+TEST(PsfexModel, MosaicLayoutTakesTheStampFromTheColumnDimensions) {
+  std::vector<std::string> warnings;
+  const io::Image psf = io::read_psf(
+      psf_only(std::string(ASTROCLEAR_TEST_DATA) + "/legacypipe_mzlsbass3/decam-00074931-ccd3.fits"), 103, 103,
+      warnings);
+  ASSERT_EQ(psf.height, 63);
+  EXPECT_NEAR(psf.pixels[31 * 63 + 31], 0.0554359, 2e-6);  // numpy, at (52, 52)
+  EXPECT_NEAR(psf.pixels[31 * 63 + 34], 0.0081376, 2e-6);
+  EXPECT_NEAR(psf.pixels[29 * 63 + 31], 0.0231171, 2e-6);
+}
+
 TEST(PsfexModel, PositionAndCcdSelectTheModel) {
   io::ExposureSpec spec = psf_only(kModel);
   spec.psf_position = std::array<double, 2>{2000, 4000};  // far from the cutout: the polynomial's terms matter
