@@ -2,14 +2,17 @@
 #include "io/exposure_reader.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <tuple>
 
 #include "common/error.hpp"
 #include "common/number_text.hpp"
 #include "io/fits_file.hpp"
 #include "io/psfex.hpp"
+#include "io/wcs.hpp"
 
 namespace astroclear::io {
 namespace {
@@ -116,13 +119,88 @@ double psf_fwhm(const Image& psf) {
 // DECam models of the tests) are set to 0 with a warning down to kPsfNegativeTolerance of the peak,
 // and refused beyond, as a sign of a wrong file; the sum is renormalised to 1 with a warning
 // within kPsfSumTolerance (silently for PSFEx models, which are not normalised to the pixel grid).
-Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings) {
+// Note [PSF frames]: a PSF model describes the PSF on the pixel grid it was fitted on. After an
+// exposure is resampled onto a common grid (SWarp's default grid is north up, while DECam's CCDs
+// are rotated by 90 degrees), the same PSF on the new grid is rotated, sheared and scaled. With
+// psf_frame naming the image whose grid the PSF was made on (the original exposure), the reader
+// maps it: both WCSs (WCSLIB) give the local linear map A from the exposure's pixel offsets to the
+// frame's, at the exposure's centre, and the PSF on the exposure's grid is |det A| PSF_frame(A d),
+// sampled by Lanczos-3 and renormalised. A PSFEx model is then evaluated where the exposure's
+// centre lies in the frame, unless psf_position says where.
+
+namespace {
+
+struct FrameMap {
+  double a[2][2] = {{1, 0}, {0, 1}};  ///< exposure pixel offsets (x, y) -> frame pixel offsets
+  std::array<double, 2> centre{};     ///< the exposure's centre in the frame's pixels (1-based)
+};
+
+/// The local map of Note [PSF frames] at the exposure's centre.
+FrameMap frame_map(const ExposureSpec& spec, std::int64_t height, std::int64_t width, const std::string& header) {
+  FitsFile frame_file = FitsFile::open_image(spec.psf_frame, "");
+  const std::optional<Wcs> frame = Wcs::from_header(frame_file.header_text(), frame_file.where());
+  if (!frame) throw Error(frame_file.where() + ": psf_frame has no WCS; it must be the image the PSF was made on");
+  const std::optional<Wcs> exposure = Wcs::from_header(header, spec.label());
+  if (!exposure) throw Error(spec.label() + ": psf_frame is given, but the exposure has no WCS to map the PSF onto");
+  // d(sky)/d(pixel) on the tangent plane (degrees, RA scaled by cos Dec), by central differences
+  const auto jacobian = [](const Wcs& wcs, double x, double y, double j[2][2]) {
+    const double e = 0.5;
+    const auto px = wcs.pixel_to_sky(x + e, y), mx = wcs.pixel_to_sky(x - e, y);
+    const auto py = wcs.pixel_to_sky(x, y + e), my = wcs.pixel_to_sky(x, y - e);
+    const double cosd = std::cos(wcs.pixel_to_sky(x, y)[1] * M_PI / 180.0);
+    const auto dra = [](double a, double b) { return std::remainder(a - b, 360.0); };
+    j[0][0] = dra(px[0], mx[0]) * cosd / (2 * e);
+    j[1][0] = (px[1] - mx[1]) / (2 * e);
+    j[0][1] = dra(py[0], my[0]) * cosd / (2 * e);
+    j[1][1] = (py[1] - my[1]) / (2 * e);
+  };
+  const double xn = (width + 1) / 2.0, yn = (height + 1) / 2.0;
+  const auto sky = exposure->pixel_to_sky(xn, yn);
+  FrameMap map;
+  map.centre = frame->sky_to_pixel(sky[0], sky[1]);
+  double jn[2][2], jo[2][2];
+  jacobian(*exposure, xn, yn, jn);
+  jacobian(*frame, map.centre[0], map.centre[1], jo);
+  const double det = jo[0][0] * jo[1][1] - jo[0][1] * jo[1][0];
+  if (det == 0 || !std::isfinite(det)) throw Error(frame_file.where() + ": its WCS is singular at the exposure's centre");
+  const double inv[2][2] = {{jo[1][1] / det, -jo[0][1] / det}, {-jo[1][0] / det, jo[0][0] / det}};
+  for (int r = 0; r < 2; ++r) {
+    for (int c = 0; c < 2; ++c) map.a[r][c] = inv[r][0] * jn[0][c] + inv[r][1] * jn[1][c];
+  }
+  return map;
+}
+
+/// `psf` (in the frame's pixels) on the exposure's grid: |det A| psf(centre + A d), same size.
+Image map_psf(const Image& psf, const FrameMap& map) {
+  Image out(psf.height, psf.width, 0.0f);
+  const double cx = static_cast<double>(psf.width / 2), cy = static_cast<double>(psf.height / 2);
+  const double det = std::abs(map.a[0][0] * map.a[1][1] - map.a[0][1] * map.a[1][0]);
+  for (std::int64_t r = 0; r < psf.height; ++r) {
+    for (std::int64_t c = 0; c < psf.width; ++c) {
+      const double dx = static_cast<double>(c) - cx, dy = static_cast<double>(r) - cy;
+      out.pixels[r * psf.width + c] = static_cast<float>(
+          det * sample_lanczos3(psf, cx + map.a[0][0] * dx + map.a[0][1] * dy, cy + map.a[1][0] * dx + map.a[1][1] * dy));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings,
+               const std::string& exposure_header) {
   Image psf;
   std::string where;
   bool psfex = false;
+  std::optional<FrameMap> map;
+  std::optional<std::array<double, 2>> position = spec.psf_position;
+  if (!spec.psf_frame.empty() && !exposure_header.empty()) {
+    map = frame_map(spec, height, width, exposure_header);
+    if (!position) position = map->centre;
+  }
   if (is_psfex_model(spec.psf)) {
     if (spec.psf_plane) throw Error(spec.psf + ": psf_plane given, but this is a PSFEx model, not a cube");
-    psf = evaluate_psfex(spec.psf, PsfexRequest{spec.psf_ccd, spec.psf_position, height, width}, warnings);
+    psf = evaluate_psfex(spec.psf, PsfexRequest{spec.psf_ccd, position, height, width}, warnings);
     where = spec.psf + (spec.psf_ccd.empty() ? "" : " (CCD " + spec.psf_ccd + ")");
     psfex = true;
   } else {
@@ -149,6 +227,14 @@ Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width
     }
     if (!found) throw Error(spec.psf + ": no 2-D image, PSF cube or PSFEx model (a table with PSF_MASK) in it");
     where = f.where();
+  }
+  if (map) {
+    psf = map_psf(psf, *map);
+    const double rotation = std::atan2(map->a[1][0], map->a[0][0]) * 180.0 / M_PI;
+    const double scale = std::sqrt(std::abs(map->a[0][0] * map->a[1][1] - map->a[0][1] * map->a[1][0]));
+    warnings.push_back(where + ": mapped from the pixel grid of " + spec.psf_frame + " (rotated by " + str(rotation) +
+                       " degrees, pixel scale x " + str(scale) + ", at its pixel (" + str(map->centre[0]) + ", " +
+                       str(map->centre[1]) + "))");
   }
   const std::string size = shape_text(psf.height, psf.width);
   if (psf.height % 2 == 0 || psf.width % 2 == 0) {
@@ -510,7 +596,7 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
                 ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
   }
   check_sky(stack, image_where, out);
-  out.psf = read_psf(spec, h, w, out.warnings);
+  out.psf = read_psf(spec, h, w, out.warnings, spec.psf_frame.empty() ? std::string() : image_file.header_text());
   return out;
 }
 

@@ -49,7 +49,11 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack);
 /// of `height` x `width`: odd-sized; cropped about its centre to the largest odd size that fits the
 /// exposure; finite; negative wings down to 1% of the peak set to 0 (refused beyond); summing to 1
 /// (renormalised with a warning within 10%, refused beyond; PSFEx models are normalised as read).
-Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings);
+/// With psf_frame and the exposure's image header (`exposure_header`, FITS text), the PSF is first
+/// mapped from that frame's pixel grid to the exposure's (Note [PSF frames]); without the header
+/// it is read in its own frame.
+Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings,
+               const std::string& exposure_header = "");
 
 /// The FWHM of a PSF image in pixels, from the area of the pixels at half its peak or above:
 /// 2 sqrt(area / pi). Robust to wings and ellipticity; about 1 for a single-pixel PSF.

@@ -91,14 +91,15 @@ const std::vector<std::string> kStackKeys = {
     "zero_point_key", "target_zero_point", "image_hdu", "mask_hdu", "variance_hdu", "registration_tolerance_px",
     "sky_tolerance_sigma", "subtract_sky", "sky_mesh_px"};
 const std::vector<std::string> kExposureKeys = {"file", "image", "variance", "inverse_variance", "mask", "psf",
-                                                "flux_scale", "zero_point", "psf_ccd", "psf_position", "psf_plane"};
+                                                "flux_scale", "zero_point", "psf_ccd", "psf_position", "psf_plane",
+                                                "psf_frame"};
 
 }  // namespace
 
 std::vector<std::string> input_files(const StackSpec& spec) {
   std::vector<std::string> files{spec.source};
   for (const ExposureSpec& e : spec.exposures) {
-    for (const std::string* f : {&e.file, &e.image, &e.variance, &e.inverse_variance, &e.mask, &e.psf}) {
+    for (const std::string* f : {&e.file, &e.image, &e.variance, &e.inverse_variance, &e.mask, &e.psf, &e.psf_frame}) {
       if (!f->empty()) files.push_back(*f);
     }
   }
@@ -183,6 +184,7 @@ StackSpec load_manifest(const std::string& path) {
       if (!x.zero_point || !std::isfinite(*x.zero_point)) throw Error(where + ": 'zero_point' must be a finite number");
     }
     x.psf_ccd = optional_string(e, "psf_ccd", where);
+    x.psf_frame = resolve(base, optional_string(e, "psf_frame", where));
     if (e.contains("psf_position")) {
       std::vector<double> at;
       try {
@@ -272,6 +274,7 @@ void write_manifest(const std::string& path, const StackSpec& spec) {
     if (!x.psf_ccd.empty()) out << "psf_ccd = \"" << x.psf_ccd << "\"\n";
     if (x.psf_position) out << "psf_position = [" << (*x.psf_position)[0] << ", " << (*x.psf_position)[1] << "]\n";
     if (x.psf_plane) out << "psf_plane = " << *x.psf_plane << "\n";
+    if (!x.psf_frame.empty()) out << "psf_frame = \"" << x.psf_frame << "\"\n";
     out << "\n";
   }
   write_text_file(path, out.str(), "writing the manifest failed");

@@ -22,6 +22,7 @@ struct ExposureSpec {
   std::string psf_ccd;           ///< PSFEx file of several CCDs: the row whose CCDNAME this is
   std::optional<std::array<double, 2>> psf_position;  ///< PSFEx: where to evaluate (1-based x, y); default centre
   std::optional<int> psf_plane;  ///< PSF cube: which plane (0-based)
+  std::string psf_frame;         ///< Note [PSF frames]: the image whose pixel grid the PSF was made on
 
   /// The file that names this exposure in messages.
   const std::string& label() const { return file.empty() ? image : file; }

@@ -94,6 +94,21 @@ std::int64_t model_row(FitsFile& file, const std::string& ccd) {
 
 }  // namespace
 
+float sample_lanczos3(const Image& image, double x, double y) {
+  double sum = 0;
+  const auto fy = static_cast<std::int64_t>(std::floor(y)), fx = static_cast<std::int64_t>(std::floor(x));
+  for (std::int64_t j = fy - 2; j <= fy + 3; ++j) {
+    if (j < 0 || j >= image.height) continue;
+    const double wy = lanczos3(y - static_cast<double>(j));
+    if (wy == 0) continue;
+    for (std::int64_t i = fx - 2; i <= fx + 3; ++i) {
+      if (i < 0 || i >= image.width) continue;
+      sum += wy * lanczos3(x - static_cast<double>(i)) * image.pixels[j * image.width + i];
+    }
+  }
+  return static_cast<float>(sum);
+}
+
 bool is_psfex_model(const std::string& path) {
   FitsFile file = FitsFile::open(path);
   return file.move_to_table_with("PSF_MASK");
@@ -158,8 +173,10 @@ Image evaluate_psfex(const std::string& path, const PsfexRequest& request, std::
       for (std::int64_t i = 0; i < nx * ny; ++i) sampled[i] += weight * basis[k * nx * ny + i];
     }
   }
-  for (double value : sampled) {
-    if (!std::isfinite(value)) throw Error(where + ": the model is not finite at (" + str(x) + ", " + str(y) + ")");
+  Image samples(ny, nx, 0.0f);
+  for (std::int64_t i = 0; i < nx * ny; ++i) {
+    if (!std::isfinite(sampled[i])) throw Error(where + ": the model is not finite at (" + str(x) + ", " + str(y) + ")");
+    samples.pixels[i] = static_cast<float>(sampled[i]);
   }
 
   // On the image's grid: an odd stamp covering the model, Lanczos-3 from the model's samples.
@@ -169,18 +186,8 @@ Image evaluate_psfex(const std::string& path, const PsfexRequest& request, std::
   Image psf(size, size, 0.0f);
   for (std::int64_t r = 0; r < size; ++r) {
     for (std::int64_t c = 0; c < size; ++c) {
-      const double mx = cx + static_cast<double>(c - half) / samp, my = cy + static_cast<double>(r - half) / samp;
-      double sum = 0;
-      for (auto j = static_cast<std::int64_t>(std::floor(my)) - 2; j <= static_cast<std::int64_t>(std::floor(my)) + 3; ++j) {
-        if (j < 0 || j >= ny) continue;
-        const double wy = lanczos3(my - static_cast<double>(j));
-        if (wy == 0) continue;
-        for (auto i = static_cast<std::int64_t>(std::floor(mx)) - 2; i <= static_cast<std::int64_t>(std::floor(mx)) + 3; ++i) {
-          if (i < 0 || i >= nx) continue;
-          sum += wy * lanczos3(mx - static_cast<double>(i)) * sampled[j * nx + i];
-        }
-      }
-      psf.pixels[r * size + c] = static_cast<float>(sum);
+      psf.pixels[r * size + c] = sample_lanczos3(samples, cx + static_cast<double>(c - half) / samp,
+                                                 cy + static_cast<double>(r - half) / samp);
     }
   }
   if (samp != 1.0) {

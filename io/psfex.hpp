@@ -21,6 +21,10 @@ struct PsfexRequest {
   std::int64_t height = 0, width = 0;  ///< the exposure's
 };
 
+/// `image` at (x, y) (0-based pixel centres, x along a row) by Lanczos-3 interpolation; 0 outside.
+/// At whole pixels it returns the pixel itself.
+float sample_lanczos3(const Image& image, double x, double y);
+
 /// The PSF of a PSFEx model at a position of the exposure, on the exposure's pixel grid (Note
 /// [PSFEx models]): odd-sized and centred, not yet cropped, clipped or normalised. Throws Error
 /// naming the file and the field on a model it cannot evaluate.

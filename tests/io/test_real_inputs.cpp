@@ -170,6 +170,68 @@ TEST(PsfexModel, FittedByPsfexToASimulatedExposureMatchesItsTruePsf) {
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(half.pixels[i], expected[i] / sum, 1e-6) << i;
 }
 
+// Note [PSF frames]: a PSF made on a grid rotated by 90 degrees from the exposure's is rotated
+// with it: an elongated Gaussian's long axis moves from x to y.
+TEST(PsfFrame, APsfIsMappedFromTheGridItWasMadeOn) {
+  TempDir dir;
+  auto write_with_wcs = [&](const std::string& name, const io::Image& pixels, double cd11, double cd12, double cd21,
+                            double cd22) {
+    io::FitsFile f = io::FitsFile::create(dir / name);
+    f.write_image(pixels);
+    f.write_key("CTYPE1", std::string("RA---TAN"));
+    f.write_key("CTYPE2", std::string("DEC--TAN"));
+    f.write_key("CRVAL1", 150.0);
+    f.write_key("CRVAL2", 2.0);
+    f.write_key("CRPIX1", 32.5);
+    f.write_key("CRPIX2", 32.5);
+    f.write_key("CD1_1", cd11);
+    f.write_key("CD1_2", cd12);
+    f.write_key("CD2_1", cd21);
+    f.write_key("CD2_2", cd22);
+    f.close();
+  };
+  const double s = 7.3e-5;  // 0.26 arcsec pixels
+  write_with_wcs("frame.fits", io::Image(64, 64, 0.0f), -s, 0, 0, s);  // north up, east left
+  write_with_wcs("exposure.fits", io::Image(64, 64, 0.0f), 0, s, s, 0);  // x along Dec: DECam's CCDs
+  io::Image elongated(21, 21, 0.0f);
+  for (int r = 0; r < 21; ++r) {
+    for (int c = 0; c < 21; ++c) {
+      elongated.pixels[r * 21 + c] = static_cast<float>(std::exp(-0.5 * ((c - 10) * (c - 10) / 9.0 + (r - 10) * (r - 10) / 2.25)));
+    }
+  }
+  {
+    io::FitsFile f = io::FitsFile::create(dir / "psf.fits");
+    double sum = 0;
+    for (float v : elongated.pixels) sum += v;
+    for (float& v : elongated.pixels) v = static_cast<float>(v / sum);
+    f.write_image(elongated);
+    f.close();
+  }
+  io::ExposureSpec spec = psf_only(dir / "psf.fits");
+  spec.psf_frame = dir / "frame.fits";
+  const std::string header = io::FitsFile::open_image(dir / "exposure.fits", "").header_text();
+  auto moments = [](const io::Image& p) {  // second moments along x (columns) and y (rows)
+    double xx = 0, yy = 0, sum = 0;
+    for (std::int64_t r = 0; r < p.height; ++r) {
+      for (std::int64_t c = 0; c < p.width; ++c) {
+        const double v = p.at(r, c), dx = c - p.width / 2, dy = r - p.height / 2;
+        xx += v * dx * dx, yy += v * dy * dy, sum += v;
+      }
+    }
+    return std::array<double, 2>{xx / sum, yy / sum};
+  };
+  std::vector<std::string> warnings;
+  const auto own = moments(io::read_psf(spec, 64, 64, warnings));  // no exposure header: its own grid
+  EXPECT_NEAR(own[0], 9.0, 0.1);
+  EXPECT_NEAR(own[1], 2.25, 0.1);
+  const auto mapped = moments(io::read_psf(spec, 64, 64, warnings, header));
+  EXPECT_NEAR(mapped[0], 2.25, 0.15);
+  EXPECT_NEAR(mapped[1], 9.0, 0.15);
+  bool said = false;
+  for (const auto& w : warnings) said |= w.find("rotated by 90 degrees, pixel scale x 1") != std::string::npos;
+  EXPECT_TRUE(said) << (warnings.empty() ? "" : warnings.back());
+}
+
 // A PSF cube: one plane by index; without one, the error says how to choose.
 TEST(PsfCube, PlaneChosenByIndex) {
   TempDir dir;

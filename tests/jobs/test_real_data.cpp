@@ -38,7 +38,6 @@ struct RealExposure {
   std::string image;       ///< the ooi file
   std::string psfex;       ///< the PSFEx model
   double zero_point;       ///< of one image unit: ccdzpt + 2.5 log10(exptime) (README beside the data)
-  double centre[2];        ///< the cutout's centre, where its PSFEx model is evaluated
 };
 
 struct RealSet {
@@ -48,13 +47,13 @@ struct RealSet {
 
 const RealSet kCompactSource = {  // DECam z, three exposures, a galaxy and a compact source, no mask
     "legacypipe_testcase3",
-    {{"c4d_140818_232043_ooi_z_ls9.N12.fits", "c4d_140818_232043_ooi_z_ls9-N12-psfex.fits", 30.2178, {21, 26}},
-     {"c4d_150412_073257_ooi_z_ls9.N11.fits", "c4d_150412_073257_ooi_z_ls9-N11-psfex.fits", 29.3129, {21, 26}},
-     {"c4d_180218_090701_ooi_z_ls9.N10.fits", "c4d_180218_090701_ooi_z_ls9-N10-psfex.fits", 29.7672, {21, 26}}}};
+    {{"c4d_140818_232043_ooi_z_ls9.N12.fits", "c4d_140818_232043_ooi_z_ls9-N12-psfex.fits", 30.2178},
+     {"c4d_150412_073257_ooi_z_ls9.N11.fits", "c4d_150412_073257_ooi_z_ls9-N11-psfex.fits", 29.3129},
+     {"c4d_180218_090701_ooi_z_ls9.N10.fits", "c4d_180218_090701_ooi_z_ls9-N10-psfex.fits", 29.7672}}};
 const RealSet kSaturatedStar = {  // DECam r, two exposures, a saturated star with bleed trails
     "legacypipe_testcase6",
-    {{"c4d_171113_061941_ooi_r_ls9.S4.fits", "c4d_171113_061941_ooi_r_ls9-psfex.fits", 30.0126, {51, 50.5}},
-     {"c4d_181215_051332_ooi_r_ls9.S9.fits", "c4d_181215_051332_ooi_r_ls9-psfex.fits", 29.7465, {51, 51}}}};
+    {{"c4d_171113_061941_ooi_r_ls9.S4.fits", "c4d_171113_061941_ooi_r_ls9-psfex.fits", 30.0126},
+     {"c4d_181215_051332_ooi_r_ls9.S9.fits", "c4d_181215_051332_ooi_r_ls9-psfex.fits", 29.7465}}};
 
 std::string kind(std::string ooi, const std::string& to) { return ooi.replace(ooi.find("_ooi_"), 5, "_" + to + "_"); }
 
@@ -88,8 +87,9 @@ double aperture(const io::Image& image, std::int64_t row, std::int64_t col, doub
 }
 
 /// The route of the README: each exposure and its code mask resampled by SWarp onto the set's
-/// common grid (the .head beside each output), a manifest with zero points, PSFEx models and the
-/// mask's codes, and the four methods. Returns their outputs by name.
+/// common grid (the .head beside each output), a manifest with zero points, PSFEx models mapped
+/// from their exposure's own grid (psf_frame) and the mask's codes, and the four methods. Returns
+/// their outputs by name.
 std::map<std::string, Output> resample_and_restore(const RealSet& set, const TempDir& dir) {
   const std::string data = std::string(ASTROCLEAR_TEST_DATA) + "/" + set.folder + "/";
   const std::string at = "cd " + dir.path().string() + " && ";
@@ -113,8 +113,7 @@ std::map<std::string, Output> resample_and_restore(const RealSet& set, const Tem
     EXPECT_EQ(mask.exit_code, 0) << mask.output;
     manifest << "\n[[exposure]]\nimage = \"img_" << n << ".fits\"\ninverse_variance = \"img_" << n
              << ".weight.fits\"\nmask = \"mask_" << n << ".fits\"\npsf = \"" << data << e.psfex
-             << "\"\npsf_position = [" << e.centre[0] << ", " << e.centre[1] << "]\nzero_point = " << e.zero_point
-             << "\n";
+             << "\"\npsf_frame = \"" << data << e.image << "\"\nzero_point = " << e.zero_point << "\n";
   }
   manifest.close();
 
@@ -135,6 +134,7 @@ std::map<std::string, Output> resample_and_restore(const RealSet& set, const Tem
       std::snprintf(said, sizeof(said), "zero_point = %g to target_zero_point 30", set.exposures[0].zero_point);
       EXPECT_NE(r.output.find(said), std::string::npos) << r.output;
       EXPECT_NE(r.output.find("negative PSF pixels"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("mapped from the pixel grid of"), std::string::npos) << r.output;
     }
     if (r.exit_code == 0) outputs[name] = read_output(dir / (name + ".fits"));
   }
