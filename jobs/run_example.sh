@@ -25,4 +25,4 @@ mkdir -p "$out"
 "$exe" simulate -o "$out/stack" --exposures "$exposures" --size "$size" --seed "$seed" --overwrite
 "$mpiexec" "${mpi_flags[@]}" "$exe" train -m "$out/stack/stack.toml" -o "$out/restored.fits" \
   --preview "$out/preview.png" --with-coadd -n "$iterations" --overwrite
-echo "example: $out/restored.fits (HDU 0: astroclear, HDU COADD: coadd), $out/preview.png, truth in $out/stack/truth.fits"
+echo "example: $out/restored.fits (HDU 0: astroclear; COVERAGE, MASK; COADD: coadd), $out/preview.png, truth in $out/stack/truth.fits"
