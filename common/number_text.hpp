@@ -1,6 +1,8 @@
-// Numbers read from text (command lines, catalogues) strictly: the whole text or nothing.
+// Numbers read from text (command lines, catalogues) strictly: the whole text or nothing; and
+// numbers written into messages.
 #pragma once
 
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -18,6 +20,13 @@ inline std::optional<double> parse_number(const std::string& text) {
   }
   if (used == 0 || used != text.size()) return std::nullopt;
   return value;
+}
+
+/// `value` as messages print it: six significant digits ("%.6g").
+inline std::string number_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.6g", value);
+  return text;
 }
 
 }  // namespace astroclear

@@ -25,11 +25,6 @@ FitsFile open_plane(const std::string& path, const std::string& extname, bool by
   return FitsFile::open_image(path, by_name ? extname : "");
 }
 
-std::string str(double v) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.6g", v);
-  return text;
-}
 
 }  // namespace
 
@@ -162,7 +157,9 @@ FrameMap frame_map(const ExposureSpec& spec, std::int64_t height, std::int64_t w
   jacobian(*exposure, xn, yn, jn);
   jacobian(*frame, map.centre[0], map.centre[1], jo);
   const double det = jo[0][0] * jo[1][1] - jo[0][1] * jo[1][0];
-  if (det == 0 || !std::isfinite(det)) throw Error(frame_file.where() + ": its WCS is singular at the exposure's centre");
+  if (det == 0 || !std::isfinite(det)) {
+    throw Error(frame_file.where() + ": its WCS is singular at the exposure's centre");
+  }
   const double inv[2][2] = {{jo[1][1] / det, -jo[0][1] / det}, {-jo[1][0] / det, jo[0][0] / det}};
   for (int r = 0; r < 2; ++r) {
     for (int c = 0; c < 2; ++c) map.a[r][c] = inv[r][0] * jn[0][c] + inv[r][1] * jn[1][c];
@@ -178,8 +175,8 @@ Image map_psf(const Image& psf, const FrameMap& map) {
   for (std::int64_t r = 0; r < psf.height; ++r) {
     for (std::int64_t c = 0; c < psf.width; ++c) {
       const double dx = static_cast<double>(c) - cx, dy = static_cast<double>(r) - cy;
-      out.pixels[r * psf.width + c] = static_cast<float>(
-          det * sample_lanczos3(psf, cx + map.a[0][0] * dx + map.a[0][1] * dy, cy + map.a[1][0] * dx + map.a[1][1] * dy));
+      const double x = cx + map.a[0][0] * dx + map.a[0][1] * dy, y = cy + map.a[1][0] * dx + map.a[1][1] * dy;
+      out.pixels[r * psf.width + c] = static_cast<float>(det * sample_lanczos3(psf, x, y));
     }
   }
   return out;
@@ -232,9 +229,9 @@ Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width
     psf = map_psf(psf, *map);
     const double rotation = std::atan2(map->a[1][0], map->a[0][0]) * 180.0 / M_PI;
     const double scale = std::sqrt(std::abs(map->a[0][0] * map->a[1][1] - map->a[0][1] * map->a[1][0]));
-    warnings.push_back(where + ": mapped from the pixel grid of " + spec.psf_frame + " (rotated by " + str(rotation) +
-                       " degrees, pixel scale x " + str(scale) + ", at its pixel (" + str(map->centre[0]) + ", " +
-                       str(map->centre[1]) + "))");
+    warnings.push_back(where + ": mapped from the pixel grid of " + spec.psf_frame + " (rotated by " +
+                       number_text(rotation) + " degrees, pixel scale x " + number_text(scale) + ", at its pixel (" +
+                       number_text(map->centre[0]) + ", " + number_text(map->centre[1]) + "))");
   }
   const std::string size = shape_text(psf.height, psf.width);
   if (psf.height % 2 == 0 || psf.width % 2 == 0) {
@@ -254,7 +251,7 @@ Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width
     }
     warnings.push_back(where + ": PSF of " + size + " pixels cropped to " + shape_text(fits_h, fits_w) +
                        " to fit the exposure (" + shape_text(height, width) + "); " +
-                       str(total != 0 ? 100 * (1 - kept / total) : 0) + "% of its sum was outside");
+                       number_text(total != 0 ? 100 * (1 - kept / total) : 0) + "% of its sum was outside");
     psf = std::move(cropped);
   }
   double sum = 0, peak = 0, most_negative = 0;
@@ -271,12 +268,12 @@ Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width
   if (peak <= 0) throw Error(where + ": PSF has no positive pixel");
   if (most_negative < -kPsfNegativeTolerance * peak) {
     throw Error(where + ": " + std::to_string(negative) + " PSF pixels are negative, down to " +
-                str(most_negative / peak) + " of the peak; a PSF must be non-negative (wings down to " +
-                str(-kPsfNegativeTolerance) + " of the peak are set to 0)");
+                number_text(most_negative / peak) + " of the peak; a PSF must be non-negative (wings down to " +
+                number_text(-kPsfNegativeTolerance) + " of the peak are set to 0)");
   }
   if (negative > 0) {
     warnings.push_back(where + ": " + std::to_string(negative) + " negative PSF pixels (down to " +
-                       str(most_negative / peak) + " of the peak) set to 0");
+                       number_text(most_negative / peak) + " of the peak) set to 0");
     sum = 0;
     for (float& v : psf.pixels) sum += (v = std::max(v, 0.0f));
   }
@@ -285,11 +282,11 @@ Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width
     sum = 1;
   }
   if (std::abs(sum - 1.0) > kPsfSumTolerance) {
-    throw Error(where + ": PSF sums to " + str(sum) + "; expected 1 (renormalised only within " +
-                str(kPsfSumTolerance * 100) + "%)");
+    throw Error(where + ": PSF sums to " + number_text(sum) + "; expected 1 (renormalised only within " +
+                number_text(kPsfSumTolerance * 100) + "%)");
   }
   if (std::abs(sum - 1.0) > 1e-6) {
-    warnings.push_back(where + ": PSF sums to " + str(sum) + "; renormalised to 1");
+    warnings.push_back(where + ": PSF sums to " + number_text(sum) + "; renormalised to 1");
   }
   for (float& v : psf.pixels) v = static_cast<float>(v / sum);
   return psf;
@@ -323,19 +320,21 @@ std::pair<double, std::string> flux_scale_of(const ExposureSpec& spec, const Sta
                   (stack.zero_point_key.empty() ? std::string("zero_point_key") : stack.zero_point_key) +
                   " keyword in its headers and no zero_point in its [[exposure]] of " + stack.source);
     }
-    if (!std::isfinite(zp->first)) throw Error(zp->second + " = " + str(zp->first) + ": a zero point must be finite");
+    if (!std::isfinite(zp->first)) {
+      throw Error(zp->second + " = " + number_text(zp->first) + ": a zero point must be finite");
+    }
     const double scale = std::pow(10.0, 0.4 * (zp->first - *stack.target_zero_point));
-    return {scale, zp->second + " = " + str(zp->first) + " to target_zero_point " + str(*stack.target_zero_point)};
+    return {scale, zp->second + " = " + number_text(zp->first) + " to target_zero_point " +
+                       number_text(*stack.target_zero_point)};
   }
   std::optional<std::pair<double, std::string>> value;
   if (spec.flux_scale) value = std::pair{*spec.flux_scale, stack.source + " flux_scale"};
   if (!value && !stack.flux_scale_key.empty()) value = header_value(stack.flux_scale_key);
   if (!value) return {1.0, "1 (no " + stack.flux_scale_key + " keyword)"};
+  // a value that is not finite and > 0 gives a divisor that is not either: read_exposure refuses it
   const bool multiply = stack.flux_scale_convention == "multiply";
-  const std::string source = value->second + " = " + str(value->first) + " (" + stack.flux_scale_convention + ")";
-  if (!std::isfinite(value->first) || value->first <= 0) {
-    throw Error(spec.label() + ": flux scale " + source + "; must be finite and > 0");
-  }
+  const std::string source =
+      value->second + " = " + number_text(value->first) + " (" + stack.flux_scale_convention + ")";
   return {multiply ? 1.0 / value->first : value->first, source};
 }
 
@@ -384,11 +383,15 @@ MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, cons
   }
   std::vector<std::string> mask_warnings;
   const std::vector<HeaderCard> cards = mask_file.read_cards();
-  plane.bad_bits = bad_bit_mask(cards, stack.bad_mask_bits, mask_warnings);
+  try {
+    plane.bad_bits = bad_bit_mask(cards, stack.bad_mask_bits, mask_warnings);
+    std::vector<std::string> unused;
+    const bool names_planes = plane.bad_bits != -1;
+    plane.saturated_bits = names_planes ? bad_bit_mask(cards, {"SAT"}, unused) : 0;
+  } catch (const Error& e) {  // a plane keyword that is no bit number: say which file
+    throw Error(plane.where + ": " + e.what());
+  }
   for (auto& m : mask_warnings) warnings.push_back(plane.where + ": " + m);
-  std::vector<std::string> unused;
-  const bool names_planes = plane.bad_bits != -1;
-  plane.saturated_bits = names_planes ? bad_bit_mask(cards, {"SAT"}, unused) : 0;
   return plane;
 }
 
@@ -519,8 +522,8 @@ void check_sky(const StackSpec& stack, const std::string& where, ExposureData& o
     for (std::size_t i = 0; i < out.good.size(); ++i) {
       if (out.good[i] != 0) out.image.pixels[i] -= static_cast<float>(median);
     }
-    out.warnings.push_back(where + ": subtract_sky = \"median\": subtracted " + str(median * out.flux_scale) +
-                           " (" + str(median / sigma) + " sigma)");
+    out.warnings.push_back(where + ": subtract_sky = \"median\": subtracted " + number_text(median * out.flux_scale) +
+                           " (" + number_text(median / sigma) + " sigma)");
     return;
   }
   if (stack.subtract_sky == "mesh") {
@@ -530,20 +533,20 @@ void check_sky(const StackSpec& stack, const std::string& where, ExposureData& o
       if (out.good[i] != 0) out.image.pixels[i] -= map[i];
     }
     out.warnings.push_back(where + ": subtract_sky = \"mesh\": subtracted a sky map in boxes of " +
-                           std::to_string(stack.sky_mesh_px) + " px, from " + str(*low * out.flux_scale) + " to " +
-                           str(*high * out.flux_scale) + " (" + str(*low / sigma) + " to " + str(*high / sigma) +
-                           " sigma)");
+                           std::to_string(stack.sky_mesh_px) + " px, from " + number_text(*low * out.flux_scale) +
+                           " to " + number_text(*high * out.flux_scale) + " (" + number_text(*low / sigma) + " to " +
+                           number_text(*high / sigma) + " sigma)");
     return;
   }
   constexpr double kQuartileOfUnitNoise = 0.6745;  // the upper quartile of a unit Gaussian
   const double level = quantile(values, values.size() / 4) + kQuartileOfUnitNoise * sigma;
   if (std::abs(level) > stack.sky_tolerance_sigma * sigma) {
-    throw Error(where + ": its sky level is " + str(level / sigma) + " sigma from zero (" +
-                str(level * out.flux_scale) +
+    throw Error(where + ": its sky level is " + number_text(level / sigma) + " sigma from zero (" +
+                number_text(level * out.flux_scale) +
                 ", from the lower quartile of its good pixels): astroclear needs sky-subtracted exposures. "
                 "Subtract the sky first, or set subtract_sky in the manifest's [stack]: \"median\" subtracts a "
                 "constant, \"mesh\" a smooth sky map in boxes of sky_mesh_px (sky_tolerance_sigma = " +
-                str(stack.sky_tolerance_sigma) + " sets this check)");
+                number_text(stack.sky_tolerance_sigma) + " sets this check)");
   }
 }
 
@@ -562,7 +565,8 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
 
   const auto [flux_scale, scale_source] = flux_scale_of(spec, stack, image_file);
   if (!std::isfinite(flux_scale) || flux_scale <= 0) {
-    throw Error(out.label + ": flux scale from " + scale_source + " is " + str(flux_scale) + "; must be finite and > 0");
+    throw Error(out.label + ": flux scale from " + scale_source + " is " + number_text(flux_scale) +
+                "; must be finite and > 0");
   }
   out.flux_scale = flux_scale;
   out.flux_scale_source = scale_source;

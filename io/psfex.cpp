@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/error.hpp"
+#include "common/number_text.hpp"
 #include "io/fits_file.hpp"
 
 namespace astroclear::io {
@@ -61,11 +62,6 @@ class ModelFields {
   std::int64_t row_;
 };
 
-std::string str(double v) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.6g", v);
-  return text;
-}
 
 /// The row of the model for `ccd`: the only row, or the one whose CCDNAME is `ccd`.
 std::int64_t model_row(FitsFile& file, const std::string& ccd) {
@@ -125,7 +121,7 @@ Image evaluate_psfex(const std::string& path, const PsfexRequest& request, std::
   // the PSF_MASK column's TDIM gives them).
   const double axes = model.optional_number("POLNAXIS").value_or(2), groups = model.number("POLNGRP");
   if (axes != 2 || groups != 1) {
-    throw Error(where + ": POLNAXIS = " + str(axes) + ", POLNGRP = " + str(groups) +
+    throw Error(where + ": POLNAXIS = " + number_text(axes) + ", POLNGRP = " + number_text(groups) +
                 "; astroclear reads PSFEx models of the image position alone (POLNAXIS = 2, one group)");
   }
   for (const char* key : {"POLNAME1", "POLNAME2"}) {
@@ -152,8 +148,8 @@ Image evaluate_psfex(const std::string& path, const PsfexRequest& request, std::
                 std::to_string((degree + 1) * (degree + 2) / 2) + " basis images, PSFAXIS3 = " + std::to_string(terms));
   }
   if (!(samp > 0) || !std::isfinite(samp) || scale[0] == 0 || scale[1] == 0) {
-    throw Error(where + ": PSF_SAMP = " + str(samp) + ", POLSCAL = " + str(scale[0]) + ", " + str(scale[1]) +
-                "; expected positive numbers");
+    throw Error(where + ": PSF_SAMP = " + number_text(samp) + ", POLSCAL = " + number_text(scale[0]) + ", " +
+                number_text(scale[1]) + "; expected positive numbers");
   }
   const std::vector<double> basis = file.read_cell("PSF_MASK", row);
   if (static_cast<std::int64_t>(basis.size()) != terms * ny * nx) {
@@ -175,7 +171,9 @@ Image evaluate_psfex(const std::string& path, const PsfexRequest& request, std::
   }
   Image samples(ny, nx, 0.0f);
   for (std::int64_t i = 0; i < nx * ny; ++i) {
-    if (!std::isfinite(sampled[i])) throw Error(where + ": the model is not finite at (" + str(x) + ", " + str(y) + ")");
+    if (!std::isfinite(sampled[i])) {
+      throw Error(where + ": the model is not finite at (" + number_text(x) + ", " + number_text(y) + ")");
+    }
     samples.pixels[i] = static_cast<float>(sampled[i]);
   }
 
@@ -191,7 +189,7 @@ Image evaluate_psfex(const std::string& path, const PsfexRequest& request, std::
     }
   }
   if (samp != 1.0) {
-    warnings.push_back(where + ": PSF_SAMP = " + str(samp) + ": the model was resampled to the image's pixels");
+    warnings.push_back(where + ": PSF_SAMP = " + number_text(samp) + ": the model was resampled to the image's pixels");
   }
   return psf;
 }

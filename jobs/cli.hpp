@@ -32,9 +32,7 @@ CLI::Validator choice_validator() {
 
 /// "1e+08" -> "1e8": the bounds as a user would type them.
 inline std::string bound_text(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.6g", value);
-  std::string out = text;
+  std::string out = number_text(value);
   const auto e = out.find("e+");
   if (e != std::string::npos) out.erase(e + 1, 1 + (out[e + 2] == '0'));
   return out;

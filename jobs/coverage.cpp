@@ -48,10 +48,12 @@ Coverage stack_coverage(const LoadedStack& loaded, mpi::Communicator& comm) {
 
 void add_coverage(std::vector<io::OutputHdu>& hdus, const Coverage& coverage) {
   io::OutputHdu& primary = hdus.front();
+  constexpr float kNoData = std::numeric_limits<float>::quiet_NaN();
   for (std::size_t i = 0; i < primary.image.pixels.size(); ++i) {
-    if ((coverage.flags.pixels[i] & kMaskNoData) != 0) primary.image.pixels[i] = std::numeric_limits<float>::quiet_NaN();
+    if ((coverage.flags.pixels[i] & kMaskNoData) != 0) primary.image.pixels[i] = kNoData;
   }
-  primary.cards.push_back({"ACNODATA", std::to_string(coverage.no_data), "pixels no exposure measured (NaN, MASK bit 0)"});
+  primary.cards.push_back(
+      {"ACNODATA", std::to_string(coverage.no_data), "pixels no exposure measured (NaN, MASK bit 0)"});
   std::vector<io::HeaderCard> wcs = io::wcs_cards(primary.cards);
   io::OutputHdu counts{"COVERAGE", coverage.counts, wcs, {}};
   counts.cards.push_back({"BUNIT", "'exposures'", "fitted exposures with a good pixel here"});

@@ -300,6 +300,29 @@ TEST(QualityMask, CodeValuedMaskOfARealExposure) {
             std::string::npos);
 }
 
+/// `planes` (edited) of the simulated MEF exposure `from`, written as separate image (with its
+/// FSCALE), variance and mask (with its plane names) files in `dir`; the spec that reads them.
+io::ExposureSpec write_separate_planes(const TempDir& dir, const io::ExposureSpec& from,
+                                       const testing::MefPlanes& planes) {
+  io::FitsFile f = io::FitsFile::create(dir / "image.fits");
+  f.write_image(planes.image);
+  f.write_key("FSCALE", *io::FitsFile::open(from.file).read_double("FSCALE"));
+  f.close();
+  io::FitsFile v = io::FitsFile::create(dir / "variance.fits");
+  v.write_image(planes.variance);
+  v.close();
+  io::FitsFile m = io::FitsFile::create(dir / "mask.fits");
+  m.write_empty_primary();
+  testing::write_mask_with_plane_names(m, planes);
+  m.close();
+  io::ExposureSpec spec = from;
+  spec.file.clear();
+  spec.image = dir / "image.fits";
+  spec.variance = dir / "variance.fits";
+  spec.mask = dir / "mask.fits";
+  return spec;
+}
+
 // A mask whose saturation plane is called SATUR is read by the default SAT.
 TEST(QualityMask, PlaneNamesMatchTheirAliases) {
   TempDir dir;
@@ -313,24 +336,7 @@ TEST(QualityMask, PlaneNamesMatchTheirAliases) {
   }
   ASSERT_GE(sat_bit, 0);
   for (int i = 0; i < 10; ++i) planes.mask.pixels[i] |= 1 << sat_bit;  // ten saturated pixels
-  {
-    io::FitsFile f = io::FitsFile::create(dir / "img.fits");
-    f.write_image(planes.image);
-    f.write_key("FSCALE", *io::FitsFile::open(spec.exposures[0].file).read_double("FSCALE"));
-    f.close();
-    io::FitsFile v = io::FitsFile::create(dir / "var.fits");
-    v.write_image(planes.variance);
-    v.close();
-    io::FitsFile m = io::FitsFile::create(dir / "mask.fits");
-    m.write_empty_primary();
-    testing::write_mask_with_plane_names(m, planes);
-    m.close();
-  }
-  io::ExposureSpec renamed_spec = spec.exposures[0];
-  renamed_spec.file.clear();
-  renamed_spec.image = dir / "img.fits";
-  renamed_spec.variance = dir / "var.fits";
-  renamed_spec.mask = dir / "mask.fits";
+  const io::ExposureSpec renamed_spec = write_separate_planes(dir, spec.exposures[0], planes);
   const io::ExposureData read = io::read_exposure(renamed_spec, spec);
   std::int64_t flagged = 0;
   for (std::size_t i = 0; i < read.good.size(); ++i) {
@@ -357,24 +363,7 @@ TEST(SkyMesh, ASkyGradientIsRemovedByTheMesh) {
   for (std::int64_t r = 0; r < 128; ++r) {
     for (std::int64_t c = 0; c < 128; ++c) planes.image.pixels[r * 128 + c] += sigma * (10.0f + 20.0f * c / 127.0f);
   }
-  {
-    io::FitsFile f = io::FitsFile::create(dir / "sky.fits");
-    f.write_image(planes.image);
-    f.write_key("FSCALE", *io::FitsFile::open(spec.exposures[0].file).read_double("FSCALE"));
-    f.close();
-    io::FitsFile v = io::FitsFile::create(dir / "var.fits");
-    v.write_image(planes.variance);
-    v.close();
-    io::FitsFile m = io::FitsFile::create(dir / "mask.fits");
-    m.write_empty_primary();
-    testing::write_mask_with_plane_names(m, planes);
-    m.close();
-  }
-  io::ExposureSpec with_sky = spec.exposures[0];
-  with_sky.file.clear();
-  with_sky.image = dir / "sky.fits";
-  with_sky.variance = dir / "var.fits";
-  with_sky.mask = dir / "mask.fits";
+  const io::ExposureSpec with_sky = write_separate_planes(dir, spec.exposures[0], planes);
   EXPECT_NE(message_of([&] { io::read_exposure(with_sky, spec); }).find("sigma from zero"), std::string::npos);
   spec.subtract_sky = "mesh";
   spec.sky_mesh_px = 32;
