@@ -1,6 +1,7 @@
 // image_mm: the weighted multiplicative majorise-minimise update of Note [ImageMM].
 #include "eval/image_mm.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.hpp"
@@ -29,38 +30,43 @@ torch::Tensor image_mm(const LocalStack& stack, const PsfDecoder& decoder, const
                        mpi::Communicator& comm, const IterationHooks& hooks) {
   config.validate();
   torch::NoGradGuard no_grad;  // the adjoint is explicit (PsfDecoder::adjoint_sum)
+  const FieldView whole_field(comm, nullptr);
+  const FieldView& field = hooks.field ? *hooks.field : whole_field;  // Note [tiles]
+  mpi::Communicator& exposures = field.exposure_sum();
   const torch::Tensor s =
-      torch::tensor(stack.median_sigmas(), torch::kFloat64).to(stack.images.options()).view({-1, 1, 1});
+      torch::tensor(stack.median_sigmas(field.tiled() ? field.tiles()->exposure_group.get() : nullptr), torch::kFloat64).to(stack.images.options()).view({-1, 1, 1});
   const torch::Tensor sigma = stack.sigmas.to(stack.images.device());
   const torch::Tensor good = stack.good.to(stack.images.device());
   const torch::Tensor base_weight = good / (sigma * sigma);
   const torch::Tensor pedestal = config.pedestal * s;
   const torch::Tensor data = (stack.images + pedestal).clamp_min(0);
 
-  torch::Tensor x = torch::nan_to_num(inverse_variance_coadd(stack, comm) / stack.flux_unit, 0.0)
+  const mpi::TileGeometry* tile = field.tiled() ? &field.tiles()->tile : nullptr;
+  torch::Tensor x = field.tile_of(torch::nan_to_num(inverse_variance_coadd(stack, comm, tile) / stack.flux_unit, 0.0))
                         .to(stack.images.device())
                         .clamp_min(kStartFloor);
   // Pixels no exposure covers keep their start (the denominator is 0 there).
-  torch::Tensor coverage = decoder.adjoint_sum(base_weight);
-  mpi::all_reduce_sum_(coverage, comm);
-  const torch::Tensor covered = coverage > 1e-12 * coverage.max();
+  torch::Tensor coverage = field.collect(decoder.adjoint_sum(base_weight));
+  mpi::all_reduce_sum_(coverage, exposures);
+  const torch::Tensor covered = coverage > 1e-12 * field.max(coverage);
   const double low = 1.0 / config.kappa, high = config.kappa;
 
   bool stop = score_iterate(hooks, 0, x, stack.flux_unit, config.iterations == 0, comm);
   for (int it = 1; it <= config.iterations && !stop; ++it) {
-    const torch::Tensor model = decoder.forward(x);
+    const torch::Tensor model = decoder.forward(field.frame(x));
     torch::Tensor weight = base_weight;
     if (config.robust) {
       const torch::Tensor r = ((stack.images - model) / sigma).abs();
       weight = base_weight * torch::clamp_max(config.huber_delta / r.clamp_min(1e-12), 1.0);
     }
     // Numerator and denominator in one all-reduce: (2, H, W).
-    torch::Tensor sums = torch::stack({decoder.adjoint_sum(weight * data), decoder.adjoint_sum(weight * (model + pedestal))});
-    mpi::all_reduce_sum_(sums, comm);
+    torch::Tensor sums = torch::stack({field.collect(decoder.adjoint_sum(weight * data)),
+                                       field.collect(decoder.adjoint_sum(weight * (model + pedestal)))});
+    mpi::all_reduce_sum_(sums, exposures);
     const torch::Tensor ratio = torch::where(covered, sums[0] / sums[1].clamp_min(1e-30), torch::ones_like(x));
     const torch::Tensor next = x * ratio.clamp(low, high);
     if (hooks.progress) {
-      const double change = ((next - x).norm() / x.norm().clamp_min(1e-30)).item<double>();
+      const double change = field.norm(next - x) / std::max(field.norm(x), 1e-30);
       hooks.progress(it, change);
     }
     x = next;

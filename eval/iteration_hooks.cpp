@@ -8,8 +8,10 @@ bool score_iterate(const IterationHooks& hooks, int iteration, const torch::Tens
   if (hooks.track == nullptr || hooks.held_out == nullptr) return false;
   ValidationTrack& track = *hooks.track;
   if (track.due(iteration, last)) {
-    const double loss = (*hooks.held_out)(x, comm);
-    track.record(iteration, loss, [&] { return (x * flux_unit).to(torch::kCPU).clone(); });
+    const double loss = (*hooks.held_out)(hooks.field ? hooks.field->frame(x) : x, comm);
+    track.record(iteration, loss, [&] {
+      return hooks.field ? hooks.field->whole(x * flux_unit).clone() : (x * flux_unit).to(torch::kCPU).clone();
+    });
   }
   return track.exhausted();
 }
@@ -18,7 +20,7 @@ torch::Tensor iterate_result(const IterationHooks& hooks, StopRule stop, const t
   if (hooks.track != nullptr && stop == StopRule::kBest && hooks.track->best_latent().defined()) {
     return hooks.track->best_latent();
   }
-  return (x * flux_unit).to(torch::kCPU);
+  return hooks.field ? hooks.field->whole(x * flux_unit) : (x * flux_unit).to(torch::kCPU);
 }
 
 }  // namespace astroclear

@@ -7,6 +7,7 @@
 
 #include "mpi/communicator.hpp"
 #include "src/config.hpp"
+#include "src/field_view.hpp"
 #include "src/validation.hpp"
 
 namespace astroclear {
@@ -20,6 +21,9 @@ struct IterationHooks {
   /// the record is exhausted (Note [early stopping]).
   const HeldOutLoss* held_out = nullptr;
   ValidationTrack* track = nullptr;
+  /// Where the field lives: with tiles (Note [tiles]) the stack holds this rank's tile frames and
+  /// the iterate is the tile's; nullptr: the whole field on every rank.
+  const FieldView* field = nullptr;
 };
 
 /// Collective, for the iterative restorations: scores `x` (normalised) as the iterate after
@@ -29,7 +33,7 @@ bool score_iterate(const IterationHooks& hooks, int iteration, const torch::Tens
                    mpi::Communicator& comm);
 
 /// The result of an iterative restoration: the kept iterate (kBest with a record) or `x`, in
-/// calibrated flux on the CPU.
+/// calibrated flux on the CPU; the whole field on every rank. Collective with tiles.
 torch::Tensor iterate_result(const IterationHooks& hooks, StopRule stop, const torch::Tensor& x, double flux_unit);
 
 }  // namespace astroclear

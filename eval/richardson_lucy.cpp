@@ -5,6 +5,8 @@
 #include "common/error.hpp"
 #include "eval/coadd.hpp"
 
+#include <algorithm>
+
 namespace astroclear {
 namespace {
 
@@ -21,8 +23,11 @@ torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder
                               mpi::Communicator& comm, const IterationHooks& hooks) {
   config.validate();
   // Per-exposure median good sigma: the weight and the pedestal scale.
+  const FieldView whole_field(comm, nullptr);
+  const FieldView& field = hooks.field ? *hooks.field : whole_field;  // Note [tiles]
+  mpi::Communicator& exposures = field.exposure_sum();
   const torch::Tensor s =
-      torch::tensor(stack.median_sigmas(), torch::kFloat64).to(stack.images.options()).view({-1, 1, 1});
+      torch::tensor(stack.median_sigmas(field.tiled() ? field.tiles()->exposure_group.get() : nullptr), torch::kFloat64).to(stack.images.options()).view({-1, 1, 1});
   const torch::Tensor weight = stack.good / (s * s);
   const torch::Tensor pedestal = config.pedestal * s;
   const torch::Tensor data = (stack.images + pedestal).clamp_min(0) * weight;
@@ -30,22 +35,23 @@ torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder
   torch::NoGradGuard no_grad;  // the adjoint is explicit (PsfDecoder::adjoint_sum)
   // Start: the inverse-variance coadd in normalised units (0 where no exposure is good), clipped
   // to a positive floor.
-  torch::Tensor x = torch::nan_to_num(inverse_variance_coadd(stack, comm) / stack.flux_unit, 0.0)
+  const mpi::TileGeometry* tile = field.tiled() ? &field.tiles()->tile : nullptr;
+  torch::Tensor x = field.tile_of(torch::nan_to_num(inverse_variance_coadd(stack, comm, tile) / stack.flux_unit, 0.0))
                         .to(stack.images.device())
                         .clamp_min(kStartFloor);
-  torch::Tensor norm = decoder.adjoint_sum(weight);
-  mpi::all_reduce_sum_(norm, comm);
-  const torch::Tensor covered = norm > 1e-12 * norm.max();
+  torch::Tensor norm = field.collect(decoder.adjoint_sum(weight));
+  mpi::all_reduce_sum_(norm, exposures);
+  const torch::Tensor covered = norm > 1e-12 * field.max(norm);
   const torch::Tensor safe_norm = torch::where(covered, norm, torch::ones_like(norm));
 
   bool stop = score_iterate(hooks, 0, x, stack.flux_unit, config.iterations == 0, comm);
   for (int it = 1; it <= config.iterations && !stop; ++it) {
-    torch::Tensor yhat = decoder.forward(x);
-    torch::Tensor back = decoder.adjoint_sum(data / (yhat + pedestal).clamp_min(1e-6));
-    mpi::all_reduce_sum_(back, comm);
+    torch::Tensor yhat = decoder.forward(field.frame(x));
+    torch::Tensor back = field.collect(decoder.adjoint_sum(data / (yhat + pedestal).clamp_min(1e-6)));
+    mpi::all_reduce_sum_(back, exposures);
     torch::Tensor next = torch::where(covered, x * back / safe_norm, x);
     if (hooks.progress) {
-      const double change = ((next - x).norm() / x.norm().clamp_min(1e-30)).item<double>();
+      const double change = field.norm(next - x) / std::max(field.norm(x), 1e-30);
       hooks.progress(it, change);
     }
     x = next;

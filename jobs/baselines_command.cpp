@@ -49,6 +49,8 @@ void add_iterative_options(CLI::App* command, IterativeOptions& options, int& it
   add_number(command, "--log-every", options.log_every, "progress line every N iterations", Range{1, 1e9});
   add_number(command, "--target-fwhm", options.target_fwhm,
              "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully", Range{0, 50});
+  command->add_option("--tiles", options.tiles,
+                      "cut the field into RxC tiles; ranks = tiles x exposure shards (default 1x1: the whole field)");
   add_validation_options(command, validation);
   add_runtime_options(command, options.runtime);
 }
@@ -69,10 +71,13 @@ struct IterativeMethod {
 int run_iterative(const IterativeOptions& options, const IterativeMethod& method, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
+  mpi::TileGrid grid;
+  comm.collectively([&] { grid = mpi::TileGrid::parse(options.tiles); });
   comm.collectively([&] {
     io::check_output_path(options.output, options.overwrite, io::input_files(io::load_manifest(options.manifest)));
   }, comm.rank() == 0);
-  LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm);
+  LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm, TileRequest{grid, 0});
+  const FieldView field(comm, loaded.tiles.get());
   LocalStack& stack = loaded.stack;
   stack.to(runtime.device);
   loaded.held_out.to_for_training(runtime.device);
@@ -82,12 +87,13 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   const PsfDecoder decoder(stack.psfs, stack.height(), stack.width(), mode, runtime.device);
   if (comm.rank() == 0) {
     spdlog::info("{}: {} exposures of {} px fitted, {} held out, at most {} iterations, {} decoder", method.name,
-                 stack.total_exposures, io::shape_text(stack.height(), stack.width()), loaded.held_out.total_exposures,
+                 stack.total_exposures, io::shape_text(loaded.plan.height, loaded.plan.width), loaded.held_out.total_exposures,
                  method.iterations, decoder.mode_name());
   }
   std::optional<HeldOutLoss> held_out;
   std::optional<ValidationTrack> track;
   IterationHooks hooks;
+  if (field.tiled()) hooks.field = &field;
   if (loaded.held_out.total_exposures > 0) {
     held_out.emplace(loaded.held_out, 1.0, mode, runtime.device);  // the Huber delta of train's default loss
     track.emplace(method.validation);

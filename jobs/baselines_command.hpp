@@ -25,6 +25,7 @@ struct IterativeOptions {
   DecoderChoice decoder = DecoderChoice::kAuto;  ///< PSF convolution, as train's --decoder
   int log_every = 100;                           ///< progress line every N iterations
   double target_fwhm = 0;  ///< pixels; > 0: restore to that Gaussian resolution (Note [target resolution])
+  std::string tiles = "1x1";  ///< the grid of tiles, RxC (Note [tiles])
   RuntimeOptions runtime;
 };
 

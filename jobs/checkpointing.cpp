@@ -39,7 +39,9 @@ io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, 
   const auto& owners = plan.owners;
   const auto n = static_cast<std::int64_t>(plan.fit.size());  // the sharded axis: fitted exposures
   io::Checkpoint c;
-  // Rank 0 assembles each sharded tensor in global exposure order; the others send their rows.
+  // Rank 0 assembles each sharded tensor in global exposure order; the others send their rows. On
+  // tiles (Note [tiles]) every tile's ranks hold the same parameters: the first tile's send them.
+  const int holders = plan.shards > 0 ? plan.shards : comm.size();
   std::vector<torch::Tensor> global;  // value, exp_avg, exp_avg_sq per tensor (rank 0)
   for (std::size_t i = 0; i < state.tensors.size(); ++i) {
     const TensorState& t = state.tensors[i];
@@ -52,13 +54,13 @@ io::Checkpoint gather_checkpoint(Trainer& trainer, const torch::Tensor& latent, 
         continue;
       }
       if (comm.rank() != 0) {
-        comm.send(local.data_ptr<float>(), local.numel(), 0, tag);
+        if (comm.rank() < holders) comm.send(local.data_ptr<float>(), local.numel(), 0, tag);
         continue;
       }
       std::vector<std::int64_t> shape(local.sizes().begin(), local.sizes().end());
       shape[0] = n;
       torch::Tensor all = torch::empty(shape);
-      for (int r = 0; r < comm.size(); ++r) {
+      for (int r = 0; r < holders; ++r) {
         if (owners[r].empty()) continue;
         torch::Tensor rows = r == 0 ? local : torch::empty({static_cast<std::int64_t>(owners[r].size()), all[0].numel()});
         if (r != 0) comm.receive(rows.data_ptr<float>(), rows.numel(), r, tag);

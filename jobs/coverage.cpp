@@ -26,6 +26,9 @@ Coverage stack_coverage(const LoadedStack& loaded, mpi::Communicator& comm) {
   const std::int64_t h = loaded.plan.height, w = loaded.plan.width;
   torch::Tensor counts = loaded.stack.local_count() > 0 ? loaded.stack.good.to(torch::kCPU).sum(0).contiguous()
                                                         : torch::zeros({h, w});
+  if (loaded.tiles && loaded.tiles->tiled() && loaded.stack.local_count() > 0) {
+    counts = tile_to_field(counts, loaded.tiles->tile);  // Note [tiles]
+  }
   all_reduce_sum_(counts, comm);
   torch::Tensor saturated = loaded.saturated.empty()
                                 ? torch::zeros({h, w})

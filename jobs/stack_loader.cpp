@@ -21,9 +21,28 @@
 namespace astroclear::jobs {
 namespace {
 
+/// A tile's frame of a whole plane (H, W) (Note [tiles]): the tile with `halo` more pixels on
+/// every side, reflected beyond the field's edges as the encoder's padding reflects them.
+torch::Tensor frame_of(const torch::Tensor& plane, const mpi::TileGeometry& t) {
+  const std::int64_t g = t.halo;
+  const torch::Tensor padded =
+      torch::reflection_pad2d(plane.view({1, 1, plane.size(0), plane.size(1)}), {g, g, g, g}).view(
+          {plane.size(0) + 2 * g, plane.size(1) + 2 * g});
+  return padded.narrow(0, t.y0, t.frame_height()).narrow(1, t.x0, t.frame_width()).clone();
+}
+
+/// The tile of a plane in a frame whose ring is `fill`: sigmas and masks count the tile alone.
+torch::Tensor tile_in_frame(const torch::Tensor& plane, const mpi::TileGeometry& t, float fill) {
+  torch::Tensor frame = torch::full({t.frame_height(), t.frame_width()}, fill, plane.options());
+  frame.narrow(0, t.halo, t.height()).narrow(1, t.halo, t.width()).copy_(
+      plane.narrow(0, t.y0, t.height()).narrow(1, t.x0, t.width()));
+  return frame;
+}
+
 /// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum " to `checksums`.
+/// With `tile`, keeps its frames only (one whole exposure in memory at a time).
 void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, int total, LocalStack& stack,
-                    std::vector<std::uint8_t>& saturated, std::string& checksums) {
+                    std::vector<std::uint8_t>& saturated, std::string& checksums, const mpi::TileGeometry* tile) {
   saturated.resize(static_cast<std::size_t>(plan.height * plan.width), 0);
   stack.exposure_ids = exposures;
   stack.total_exposures = total;
@@ -39,15 +58,23 @@ void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, in
     for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
     spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
     for (std::size_t i = 0; i < data.saturated.size(); ++i) saturated[i] |= data.saturated[i];
-    images.push_back(to_tensor(data.image));
-    sigmas.push_back(to_tensor(data.sigma));
-    good.push_back(torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32));
+    torch::Tensor image = to_tensor(data.image), sigma = to_tensor(data.sigma);
+    torch::Tensor mask = torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32);
+    if (tile != nullptr) {
+      image = frame_of(image, *tile);
+      sigma = tile_in_frame(sigma, *tile, 1.0f);
+      mask = tile_in_frame(mask, *tile, 0.0f);
+    }
+    images.push_back(image);
+    sigmas.push_back(sigma);
+    good.push_back(mask);
     stack.psfs.push_back(to_tensor(data.psf));
   }
   if (exposures.empty()) {  // a rank without held-out exposures: empty planes of the stack's shape
-    stack.images = torch::zeros({0, plan.height, plan.width});
-    stack.sigmas = torch::ones({0, plan.height, plan.width});
-    stack.good = torch::zeros({0, plan.height, plan.width});
+    const std::int64_t h = tile ? tile->frame_height() : plan.height, w = tile ? tile->frame_width() : plan.width;
+    stack.images = torch::zeros({0, h, w});
+    stack.sigmas = torch::ones({0, h, w});
+    stack.good = torch::zeros({0, h, w});
     return;
   }
   stack.images = torch::stack(images);
@@ -111,7 +138,9 @@ StackPlan plan_stack(const std::string& manifest, mpi::Communicator& comm, bool 
       plan.pixels.push_back(h * w);
       if (with_seeing) {
         std::vector<std::string> warnings;  // said again when the exposure is read
-        plan.psf_fwhm.push_back(io::psf_fwhm(io::read_psf(exposures[t], h, w, warnings)));
+        const io::Image psf = io::read_psf(exposures[t], h, w, warnings, header.text);
+        plan.psf_fwhm.push_back(io::psf_fwhm(psf));
+        plan.psf_side = std::max({plan.psf_side, psf.height, psf.width});
       }
     }
   });
@@ -132,9 +161,19 @@ std::vector<int> spread_over_seeing(const std::vector<double>& fwhm, int count) 
   return chosen;
 }
 
-LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm) {
+LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm,
+                       std::shared_ptr<mpi::TileRanks> tiles) {
   LoadedStack loaded;
+  loaded.tiles = tiles;
   const int n = static_cast<int>(plan.spec.exposures.size());
+  // The exposures are split over the ranks of a tile; every tile's ranks split them alike.
+  const int shards = tiles ? tiles->layout.shards : comm.size();
+  const auto per_rank = [&](const std::vector<std::vector<int>>& by_shard) {
+    if (!tiles) return by_shard;
+    std::vector<std::vector<int>> out;
+    for (int r = 0; r < comm.size(); ++r) out.push_back(by_shard[tiles->layout.shard_of(r)]);
+    return out;
+  };
   comm.collectively([&] {
     plan.held_out = selection.held_out;
     std::sort(plan.held_out.begin(), plan.held_out.end());
@@ -152,26 +191,35 @@ LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communic
     if (selection.fit) {
       std::vector<std::int64_t> fit_pixels;
       for (int t : plan.fit) fit_pixels.push_back(plan.pixels[t]);
-      plan.owners = mpi::partition_exposures(fit_pixels, comm.size());
+      plan.owners = mpi::partition_exposures(fit_pixels, shards);
       for (auto& owned : plan.owners) {
         for (int& k : owned) k = plan.fit[k];
       }
     } else {
-      plan.owners.assign(comm.size(), {});
+      plan.owners.assign(shards, {});
     }
-    plan.held_out_owners = mpi::split_evenly(plan.held_out, comm.size());
+    plan.held_out_owners = per_rank(mpi::split_evenly(plan.held_out, shards));
+    plan.owners = per_rank(plan.owners);
+    plan.shards = shards;
   });
-  if (comm.rank() == 0 && selection.fit) spdlog::info("partition: {}", mpi::describe_partition(plan.owners, plan.pixels));
+  const auto first_tile = [&](const std::vector<std::vector<int>>& owners) {
+    return std::vector<std::vector<int>>(owners.begin(), owners.begin() + shards);
+  };
+  if (comm.rank() == 0 && selection.fit) {
+    spdlog::info("partition{}: {}", tiles ? " (of each tile's ranks)" : "",
+                 mpi::describe_partition(first_tile(plan.owners), plan.pixels));
+  }
   if (comm.rank() == 0 && !plan.held_out.empty()) {
-    spdlog::info("held out: {}", mpi::describe_partition(plan.held_out_owners, plan.pixels));
+    spdlog::info("held out: {}", mpi::describe_partition(first_tile(plan.held_out_owners), plan.pixels));
   }
 
   std::string local_checksums;
   comm.collectively([&] {
+    const mpi::TileGeometry* tile = tiles && tiles->tiled() ? &tiles->tile : nullptr;
     read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack, loaded.saturated,
-                   local_checksums);
+                   local_checksums, tile);
     read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
-                   loaded.saturated, local_checksums);
+                   loaded.saturated, local_checksums, tile);
     if (comm.rank() == 0) loaded.first_header = io::read_image_header(plan.spec.exposures[0], plan.spec);
   });
   loaded.checksums.assign(n, 0);
@@ -190,14 +238,32 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
 }
 
 LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm,
-                         double target_fwhm) {
-  StackPlan plan = plan_stack(manifest, comm, /*with_seeing=*/validation.exposures != 0);
+                         double target_fwhm, const TileRequest& request) {
+  const bool tiled = !request.grid.whole_field();
+  StackPlan plan = plan_stack(manifest, comm, /*with_seeing=*/validation.exposures != 0 || tiled);
   const int n = static_cast<int>(plan.spec.exposures.size());
   comm.collectively([&] { validation.validate(n); });
+  std::shared_ptr<mpi::TileRanks> tiles;
+  if (tiled) {
+    const std::int64_t halo = std::max(request.encoder_halo, plan.psf_side / 2);
+    mpi::RankLayout layout;
+    comm.collectively([&] { layout = mpi::RankLayout::make(request.grid, comm.size(), plan.height, plan.width, halo); });
+    tiles = std::make_shared<mpi::TileRanks>(mpi::TileRanks::make(layout, comm, plan.height, plan.width, halo));
+    if (comm.rank() == 0) {
+      spdlog::info("tiles: {} of about {} px with a halo of {} px; {} rank(s) per tile", request.grid.text(),
+                   io::shape_text(tiles->tile.height(), tiles->tile.width()), halo, layout.shards);
+    }
+  }
   Selection selection;
-  if (!plan.psf_fwhm.empty()) selection.held_out = spread_over_seeing(plan.psf_fwhm, validation.held_out_count(n));
-  LoadedStack loaded = load_stack(std::move(plan), selection, comm);
-  loaded.stack.normalise(comm);
+  if (validation.exposures != 0 && !plan.psf_fwhm.empty()) {
+    selection.held_out = spread_over_seeing(plan.psf_fwhm, validation.held_out_count(n));
+  }
+  LoadedStack loaded = load_stack(std::move(plan), selection, comm, tiles);
+  if (tiles) {
+    loaded.stack.normalise(comm, tiles->tile_group.get(), tiles->exposure_group.get());
+  } else {
+    loaded.stack.normalise(comm);
+  }
   loaded.held_out.normalise_with(loaded.stack.flux_unit, comm);
   if (target_fwhm > 0) {
     const double residual = std::max(restore_to_target(loaded.stack, target_fwhm),

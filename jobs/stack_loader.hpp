@@ -1,12 +1,14 @@
 // From a manifest to this rank's LocalStacks: plan (headers, partition), read, validate, agree.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "io/image.hpp"
 #include "io/manifest.hpp"
 #include "mpi/communicator.hpp"
+#include "mpi/tile_grid.hpp"
 #include "src/config.hpp"
 #include "src/stack.hpp"
 
@@ -18,8 +20,10 @@ struct StackPlan {
   std::int64_t height = 0, width = 0;
   std::vector<std::int64_t> pixels;  ///< per manifest exposure
   std::vector<double> psf_fwhm;      ///< per manifest exposure, pixels; empty unless planned with_seeing
+  std::int64_t psf_side = 0;         ///< the largest PSF side of any exposure; 0 unless planned with_seeing
   std::vector<int> fit;              ///< manifest indices of the exposures fitted, ascending
   std::vector<int> held_out;         ///< manifest indices held out (Note [held-out exposures]), ascending
+  int shards = 0;  ///< ranks per tile (Note [tiles]): owners of ranks [0, shards) cover the fit once
   std::vector<std::vector<int>> owners;           ///< per rank: its fit exposures
   std::vector<std::vector<int>> held_out_owners;  ///< per rank: its held-out exposures (may be none)
 
@@ -35,6 +39,10 @@ struct LoadedStack {
   std::vector<io::HeaderCard> first_header;  ///< image header of the manifest's first exposure (rank 0 only)
   /// H x W, this rank's exposures (fit and held out): 1 where any one's mask says saturated.
   std::vector<std::uint8_t> saturated;
+  /// This rank's tile and its groups (Note [tiles]); nullptr without --tiles. The stacks then
+  /// hold the tile's frames: images with the ring of neighbouring (or reflected) pixels, sigmas and
+  /// mask of the tile alone (the ring masked).
+  std::shared_ptr<mpi::TileRanks> tiles;
   /// Per manifest exposure, on every rank: checksum of the planes its reader read (image, sigma,
   /// good mask, PSF); the input fingerprint that checkpoints carry.
   std::vector<std::uint64_t> checksums;
@@ -57,8 +65,10 @@ struct Selection {
 /// Collective. Partitions the fit exposures over the ranks by pixel count and the held-out ones
 /// evenly, then each rank reads and validates only its own. Any failure on any rank raises
 /// CollectiveError on all ranks, before the first training collective. Ends by sharing every
-/// exposure's checksum with every rank.
-LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm);
+/// exposure's checksum with every rank. With `tiles` the exposures are split over the ranks of each
+/// tile, and each rank keeps its tile's frames.
+LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm,
+                       std::shared_ptr<mpi::TileRanks> tiles = nullptr);
 
 /// Collective. plan_stack, then every exposure read as the fit's (nothing held out).
 LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
@@ -69,7 +79,15 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
 /// normalises the fit's exposures and then the held-out ones with the same flux unit. With
 /// `target_fwhm` > 0, every PSF becomes its kernel to that Gaussian target (Note [target
 /// resolution]), so that the latent image is the sky at that resolution.
+/// A grid of tiles to load onto (Note [tiles]), and the least halo the model needs besides the PSFs'.
+struct TileRequest {
+  mpi::TileGrid grid;
+  std::int64_t encoder_halo = 0;  ///< the largest depthwise kernel's half-width
+};
+
+/// With a grid of more than one tile, the halo is the larger of `request.encoder_halo` and the
+/// largest PSF's half-width, and the grid is checked against the ranks and the field first.
 LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm,
-                         double target_fwhm = 0);
+                         double target_fwhm = 0, const TileRequest& request = {});
 
 }  // namespace astroclear::jobs

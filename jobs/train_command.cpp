@@ -50,6 +50,11 @@ void check_train_options(const TrainOptions& options, const io::CheckpointStore&
   const CheckpointOptions& checkpointing = options.checkpoint;
   comm.collectively([&] {
     options.config.validate();
+    const mpi::TileGrid grid = mpi::TileGrid::parse(options.tiles);
+    if (!grid.whole_field() && options.with_residuals) {
+      throw Error("--with-residuals: chi residual maps are not made on tiles (--tiles " + grid.text() +
+                  "); run them without --tiles");
+    }
     if (checkpointing.resume != "none" && checkpointing.resume != "auto" && !std::filesystem::exists(checkpointing.resume)) {
       throw Error("--resume: " + checkpointing.resume + " does not exist (use auto, none or a checkpoint file)");
     }
@@ -284,7 +289,8 @@ io::OutputHdu latent_hdu(const torch::Tensor& latent, const LoadedStack& loaded,
 void write_train_outputs(const TrainOptions& options, const LoadedStack& loaded, Trainer& trainer,
                          const torch::Tensor& latent, const RunSummary& run, mpi::Communicator& comm) {
   torch::Tensor coadd;
-  if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(loaded.stack, comm);
+  const mpi::TileGeometry* tile = loaded.tiles && loaded.tiles->tiled() ? &loaded.tiles->tile : nullptr;
+  if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(loaded.stack, comm, tile);
   std::vector<std::pair<int, torch::Tensor>> residuals;
   if (options.with_residuals) residuals = gather_residuals(trainer, latent, loaded, comm);
   const Coverage coverage = stack_coverage(loaded, comm);
@@ -325,6 +331,8 @@ Command add_train_command(CLI::App& app) {
   command->add_flag("--overwrite", options->overwrite, "replace existing outputs");
   command->add_flag("--with-coadd", options->with_coadd, "add the inverse-variance coadd as HDU COADD");
   command->add_flag("--with-residuals", options->with_residuals, "add per-exposure chi residual maps CHI_nnn");
+  command->add_option("--tiles", options->tiles,
+                      "cut the field into RxC tiles; ranks = tiles x exposure shards (default 1x1: the whole field)");
 
   TrainConfig& c = options->config;
   add_number(command, "--iterations,-n", c.iterations, "training iterations", Range{1, 1e9});
@@ -380,7 +388,9 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
     if (!warning.empty()) spdlog::warn("{}", warning);
   }, comm.rank() == 0);
 
-  LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm);
+  TileRequest tiles{mpi::TileGrid::parse(options.tiles),
+                    *std::max_element(config.kernel_sizes.begin(), config.kernel_sizes.end()) / 2};
+  LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm, tiles);
   comm.collectively([&] { config.check_fits(loaded.plan.height, loaded.plan.width); }, comm.rank() == 0);
   const torch::Tensor warm_start = read_warm_start(loaded, options.config, comm);
   if (comm.rank() == 0) spdlog::info("config: {}", config.to_text());  // the warm start's checksum resolved
@@ -389,10 +399,10 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
   loaded.held_out.to_for_training(runtime.device);
   if (comm.rank() == 0) {
     spdlog::info("stack: {} exposures of {} px fitted, {:.0f} good pixels, flux unit {:.4g}; {} held out", stack.total_exposures,
-                 io::shape_text(stack.height(), stack.width()), stack.good_pixels, stack.flux_unit,
+                 io::shape_text(loaded.plan.height, loaded.plan.width), stack.good_pixels, stack.flux_unit,
                  loaded.held_out.total_exposures);
   }
-  Trainer trainer(config, stack, comm, runtime.device);
+  Trainer trainer(config, stack, comm, runtime.device, loaded.tiles.get());
   if (loaded.held_out.total_exposures > 0) trainer.validate_on(loaded.held_out);
   if (warm_start.defined()) trainer.warm_start(warm_start);
   if (comm.rank() == 0) {

@@ -25,6 +25,7 @@ struct TrainOptions {
   bool overwrite = false;
   bool with_coadd = false;      ///< COADD extension
   bool with_residuals = false;  ///< CHI_nnn extensions
+  std::string tiles = "1x1";    ///< the grid of tiles, RxC (Note [tiles])
   TrainConfig config;
   CheckpointOptions checkpoint;
   RuntimeOptions runtime;

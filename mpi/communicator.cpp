@@ -44,4 +44,9 @@ void LocalCommunicator::receive(float*, std::size_t, int, int) {
   throw Error("LocalCommunicator::receive: a one-rank communicator has no peer");
 }
 
+void LocalCommunicator::exchange(const float*, std::size_t, int destination, float*, std::size_t, int source,
+                                 MemorySpace) {
+  if (destination >= 0 || source >= 0) throw Error("LocalCommunicator::exchange: a one-rank communicator has no peer");
+}
+
 }  // namespace astroclear::mpi

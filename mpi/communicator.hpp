@@ -16,6 +16,7 @@ enum class MemorySpace { kHost, kCuda };
 struct CommStats {
   std::size_t bytes_all_reduced = 0;
   std::size_t all_reduce_calls = 0;
+  std::size_t bytes_exchanged = 0;  ///< sent by exchange() (halos)
   double seconds = 0.0;
 };
 
@@ -47,6 +48,16 @@ class Communicator {
   /// Point to point on the host, for gathering outputs on rank 0.
   virtual void send(const float* data, std::size_t count, int destination, int tag) = 0;
   virtual void receive(float* data, std::size_t count, int source, int tag) = 0;
+
+  /// Sends `send_count` floats to `destination` while receiving `receive_count` from `source`, in
+  /// `space` (a halo exchange); either rank may be -1 for none. Every rank of a pattern calls it
+  /// at the same step, so pairs match without tags. On CUDA asynchronous like all_reduce_sum.
+  virtual void exchange(const float* send, std::size_t send_count, int destination, float* receive,
+                        std::size_t receive_count, int source, MemorySpace space) = 0;
+
+  /// Collective. The communicator of the ranks that pass the same `color`, ordered by `key` (then
+  /// by rank), with this one's backend.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 
   const CommStats& stats() const { return stats_; }
   void reset_stats() { stats_ = CommStats{}; }
@@ -82,6 +93,8 @@ class LocalCommunicator final : public Communicator {
   void barrier() override {}
   void send(const float*, std::size_t, int, int) override;
   void receive(float*, std::size_t, int, int) override;
+  void exchange(const float*, std::size_t, int destination, float*, std::size_t, int source, MemorySpace) override;
+  std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<LocalCommunicator>(); }
 };
 
 }  // namespace astroclear::mpi

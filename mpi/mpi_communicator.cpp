@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "common/error.hpp"
 #include "mpi/mpi_check.hpp"
 
 namespace astroclear::mpi {
@@ -85,6 +86,32 @@ void MpiCommunicator::receive(float* data, std::size_t count, int source, int ta
   for_chunks(count, [&](std::size_t offset, int n) {
     ASTROCLEAR_CHECK_MPI(MPI_Recv(data + offset, n, MPI_FLOAT, source, tag, comm_, MPI_STATUS_IGNORE));
   });
+}
+
+void MpiCommunicator::exchange(const float* send, std::size_t send_count, int destination, float* receive,
+                               std::size_t receive_count, int source, MemorySpace space) {
+  if (space != MemorySpace::kHost) throw Error("MpiCommunicator: device buffers must be staged on the host");
+  if (send_count > kMaxChunk || receive_count > kMaxChunk) throw Error("MpiCommunicator::exchange: halo too large");
+  stats_.bytes_exchanged += destination >= 0 ? send_count * sizeof(float) : 0;
+  const auto start = std::chrono::steady_clock::now();
+  ASTROCLEAR_CHECK_MPI(MPI_Sendrecv(send, destination >= 0 ? static_cast<int>(send_count) : 0, MPI_FLOAT,
+                                    destination >= 0 ? destination : MPI_PROC_NULL, 0, receive,
+                                    source >= 0 ? static_cast<int>(receive_count) : 0, MPI_FLOAT,
+                                    source >= 0 ? source : MPI_PROC_NULL, 0, comm_, MPI_STATUS_IGNORE));
+  stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+MPI_Comm MpiCommunicator::split_handle(int color, int key) const {
+  MPI_Comm part = MPI_COMM_NULL;
+  ASTROCLEAR_CHECK_MPI(MPI_Comm_split(comm_, color, key, &part));
+  return part;
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::split(int color, int key) {
+  MPI_Comm part = split_handle(color, key);
+  auto out = std::make_unique<MpiCommunicator>(part);
+  ASTROCLEAR_CHECK_MPI(MPI_Comm_free(&part));
+  return out;
 }
 
 }  // namespace astroclear::mpi

@@ -26,6 +26,11 @@ class MpiCommunicator final : public Communicator {
   void barrier() override;
   void send(const float* data, std::size_t count, int destination, int tag) override;
   void receive(float* data, std::size_t count, int source, int tag) override;
+  void exchange(const float* send, std::size_t send_count, int destination, float* receive, std::size_t receive_count,
+                int source, MemorySpace space) override;
+  std::unique_ptr<Communicator> split(int color, int key) override;
+  /// The MPI communicator of split(color, key), for backends that bootstrap on it (the caller frees it).
+  MPI_Comm split_handle(int color, int key) const;
 
   MPI_Comm handle() const { return comm_; }
 

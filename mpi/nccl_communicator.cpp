@@ -68,7 +68,7 @@ class NcclComm {
 };
 
 NcclCommunicator::NcclCommunicator(MPI_Comm parent, int cuda_device)
-    : control_(parent), nccl_(std::make_unique<NcclComm>(control_, cuda_device)) {}
+    : control_(parent), cuda_device_(cuda_device), nccl_(std::make_unique<NcclComm>(control_, cuda_device)) {}
 
 NcclCommunicator::~NcclCommunicator() = default;
 
@@ -83,6 +83,27 @@ void NcclCommunicator::all_reduce_sum(float* data, std::size_t count, MemorySpac
   // Stream 0: see Note [nccl stream]. Asynchronous: the seconds count the launch only.
   ASTROCLEAR_CHECK_NCCL(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, nccl_->get(), nullptr));
   stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void NcclCommunicator::exchange(const float* send, std::size_t send_count, int destination, float* receive,
+                                std::size_t receive_count, int source, MemorySpace space) {
+  if (space == MemorySpace::kHost) {
+    control_.exchange(send, send_count, destination, receive, receive_count, source, space);
+    return;
+  }
+  stats_.bytes_exchanged += destination >= 0 ? send_count * sizeof(float) : 0;
+  // Stream 0 (Note [nccl stream]); the group lets the send and the receive proceed together.
+  ASTROCLEAR_CHECK_NCCL(ncclGroupStart());
+  if (destination >= 0) ASTROCLEAR_CHECK_NCCL(ncclSend(send, send_count, ncclFloat32, destination, nccl_->get(), nullptr));
+  if (source >= 0) ASTROCLEAR_CHECK_NCCL(ncclRecv(receive, receive_count, ncclFloat32, source, nccl_->get(), nullptr));
+  ASTROCLEAR_CHECK_NCCL(ncclGroupEnd());
+}
+
+std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {
+  MPI_Comm part = control_.split_handle(color, key);
+  auto out = std::make_unique<NcclCommunicator>(part, cuda_device_);
+  ASTROCLEAR_CHECK_MPI(MPI_Comm_free(&part));
+  return out;
 }
 
 }  // namespace astroclear::mpi

@@ -39,10 +39,15 @@ class NcclCommunicator final : public Communicator {
   void receive(float* data, std::size_t count, int source, int tag) override {
     control_.receive(data, count, source, tag);
   }
+  void exchange(const float* send, std::size_t send_count, int destination, float* receive, std::size_t receive_count,
+                int source, MemorySpace space) override;
+  /// A new NCCL communicator bootstrapped over the split MPI one (ncclCommInitRank, as at start).
+  std::unique_ptr<Communicator> split(int color, int key) override;
 
  private:
   // Declaration order is teardown order reversed: NCCL goes before the MPI communicator.
   MpiCommunicator control_;
+  int cuda_device_;
   std::unique_ptr<NcclComm> nccl_;
 };
 

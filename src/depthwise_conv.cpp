@@ -53,6 +53,31 @@ struct RePaddedConv : public torch::autograd::Function<RePaddedConv> {
   }
 };
 
+/// The window of a frame (1, n, h + 2 halo, w + 2 halo) that a branch of half-width pad reads.
+torch::Tensor window(const torch::Tensor& frame, std::int64_t halo, std::int64_t pad) {
+  const std::int64_t h = frame.size(2) - 2 * halo, w = frame.size(3) - 2 * halo;
+  return frame.narrow(2, halo - pad, h + 2 * pad).narrow(3, halo - pad, w + 2 * pad);
+}
+
+/// The same for a tile's frame (Note [tiles]): keeps only the frame, cuts the window again in the backward.
+struct FramedConv : public torch::autograd::Function<FramedConv> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& frame, std::int64_t halo,
+                               const torch::Tensor& weight, const torch::Tensor& bias) {
+    ctx->save_for_backward({frame, weight});
+    ctx->saved_data["halo"] = halo;
+    return library_forward(window(frame, halo, weight.size(2) / 2).contiguous(), weight, bias);
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& frame = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const torch::Tensor input = window(frame, ctx->saved_data["halo"].toInt(), weight.size(2) / 2).contiguous();
+    auto [grad_weight, grad_bias] = library_weight_gradients(grads[0], input, weight);
+    return {torch::Tensor(), torch::Tensor(), grad_weight, grad_bias};
+  }
+};
+
 /// Eight floats, one AVX register (two SSE ones in the generic build).
 typedef float Lanes __attribute__((vector_size(32)));
 
@@ -304,6 +329,18 @@ torch::Tensor reflect_padded_depthwise_conv2d(const torch::Tensor& images, const
     return library_forward(reflect_pad(images, weight.size(2) / 2), weight, bias);
   }
   return RePaddedConv::apply(images, weight, bias);  // Note [re-padded inputs]
+}
+
+torch::Tensor frame_window(const torch::Tensor& frame, std::int64_t halo, std::int64_t pad) {
+  return window(frame, halo, pad);
+}
+
+torch::Tensor framed_depthwise_conv2d(const torch::Tensor& frame, std::int64_t halo, const torch::Tensor& weight,
+                                      const torch::Tensor& bias) {
+  if (frame.requires_grad() || !torch::GradMode::is_enabled()) {
+    return library_forward(window(frame, halo, weight.size(2) / 2).contiguous(), weight, bias);
+  }
+  return FramedConv::apply(frame, halo, weight, bias);
 }
 
 }  // namespace astroclear

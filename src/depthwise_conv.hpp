@@ -39,4 +39,13 @@ torch::Tensor reflect_pad(const torch::Tensor& images, std::int64_t pad);
 torch::Tensor reflect_padded_depthwise_conv2d(const torch::Tensor& images, const torch::Tensor& weight,
                                               const torch::Tensor& bias);
 
+/// The window (1, n, h + 2 pad, w + 2 pad) of a tile's frame (1, n, h + 2 halo, w + 2 halo) that a
+/// branch of half-width pad <= halo reads (a view).
+torch::Tensor frame_window(const torch::Tensor& frame, std::int64_t halo, std::int64_t pad);
+
+/// depthwise_conv2d of frame_window(frame, halo, k / 2) through LibTorch's convolution, keeping only
+/// the frame for the backward pass (as reflect_padded_depthwise_conv2d keeps only the images).
+torch::Tensor framed_depthwise_conv2d(const torch::Tensor& frame, std::int64_t halo, const torch::Tensor& weight,
+                                      const torch::Tensor& bias);
+
 }  // namespace astroclear

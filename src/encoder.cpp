@@ -1,12 +1,16 @@
 // EncoderImpl: parameters per exposure and branch, the forward pass, and both initialisations.
 #include "src/encoder.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+
+#include "common/error.hpp"
 
 #include "mpi/all_reduce.hpp"
 #include "src/depthwise_conv.hpp"
 #include "src/pointwise_sum.hpp"
+#include "src/sync_batch_norm.hpp"
 
 namespace astroclear {
 namespace {
@@ -74,8 +78,15 @@ void EncoderImpl::initialise_from(const torch::Tensor& images, const torch::Tens
   const double branches = static_cast<double>(kernel_sizes.size());
   for (std::size_t b = 0; b < kernel_sizes.size(); ++b) {
     torch::Tensor h = branch(b, images).to(torch::kFloat32);  // (1, n, H, W)
-    torch::Tensor mean = h.mean({0, 2, 3});
-    torch::Tensor var = h.var({0, 2, 3}, /*unbiased=*/false);
+    torch::Tensor mean, var;
+    if (exposure_group_ != nullptr) {  // Note [field batch norm]
+      std::tie(mean, var) = field_moments(h, *exposure_group_);
+      mean = mean.to(h.device(), torch::kFloat32);
+      var = var.to(h.device(), torch::kFloat32);
+    } else {
+      mean = h.mean({0, 2, 3});
+      var = h.var({0, 2, 3}, /*unbiased=*/false);
+    }
     norm_weight[b].copy_(torch::sqrt(var + kBatchNormEps));
     norm_bias[b].copy_(mean);
     pointwise_weight.select(1, static_cast<std::int64_t>(b)).copy_(weights.to(torch::kFloat32) / (total * branches));
@@ -92,10 +103,23 @@ void EncoderImpl::check_cache(const torch::Tensor& images) {
   }
 }
 
+void EncoderImpl::tile(std::int64_t halo, mpi::Communicator& exposure_group) {
+  const int widest = kernel_sizes.empty() ? 0 : *std::max_element(kernel_sizes.begin(), kernel_sizes.end()) / 2;
+  if (halo < widest) {
+    throw Error("encoder: a tile's halo of " + std::to_string(halo) + " px is narrower than the largest branch's");
+  }
+  halo_ = halo;
+  exposure_group_ = &exposure_group;
+}
+
 torch::Tensor EncoderImpl::padded(std::size_t b, const torch::Tensor& images) {
-  // Note [padded inputs]
+  // Note [padded inputs]; on a tile, the branch's window of the frame (Note [tiles])
   check_cache(images);
-  if (!padded_[b].defined()) padded_[b] = reflect_pad(images.unsqueeze(0), kernel_sizes[b] / 2);
+  if (!padded_[b].defined()) {
+    const std::int64_t pad = kernel_sizes[b] / 2;
+    padded_[b] = exposure_group_ != nullptr ? frame_window(images.unsqueeze(0), halo_, pad).contiguous()
+                                            : reflect_pad(images.unsqueeze(0), pad);
+  }
   return padded_[b];
 }
 
@@ -111,6 +135,11 @@ torch::Tensor EncoderImpl::in_bf16(const torch::Tensor& images) {
 torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
   const torch::Tensor& weight = depthwise_weight[b];
   const torch::Tensor& bias = depthwise_bias[b];
+  const bool tiled = exposure_group_ != nullptr;
+  if (compute_type_ == torch::kBFloat16 && tiled) {
+    return framed_depthwise_conv2d(in_bf16(images).unsqueeze(0), halo_, weight.to(compute_type_), bias.to(compute_type_))
+        .relu_();
+  }
   if (compute_type_ == torch::kBFloat16) {  // Note [bf16 encoder]
     return reflect_padded_depthwise_conv2d(in_bf16(images).unsqueeze(0), weight.to(compute_type_),
                                            bias.to(compute_type_))
@@ -118,20 +147,24 @@ torch::Tensor EncoderImpl::branch(std::size_t b, const torch::Tensor& images) {
   }
   const torch::Tensor input = images.unsqueeze(0);  // (1, n, H, W)
   if (runs_fast_cpu_kernel(input, weight, bias)) return depthwise_conv2d(padded(b, images), weight, bias).relu_();
+  if (tiled) return framed_depthwise_conv2d(input, halo_, weight, bias).relu_();
   return reflect_padded_depthwise_conv2d(input, weight, bias).relu_();
 }
 
 torch::Tensor EncoderImpl::partial_sum(const torch::Tensor& images) {
   torch::Tensor z;
   for (std::size_t b = 0; b < kernel_sizes.size(); ++b) {
-    torch::Tensor h = torch::batch_norm(branch(b, images), norm_weight[b], norm_bias[b], {}, {}, /*training=*/true,
-                                        0.1, kBatchNormEps, /*cudnn_enabled=*/true);
+    torch::Tensor h = exposure_group_ != nullptr  // Note [field batch norm]
+                          ? field_batch_norm(branch(b, images), norm_weight[b], norm_bias[b], kBatchNormEps,
+                                             *exposure_group_)
+                          : torch::batch_norm(branch(b, images), norm_weight[b], norm_bias[b], {}, {},
+                                              /*training=*/true, 0.1, kBatchNormEps, /*cudnn_enabled=*/true);
     // (1, 1, H, W): the pointwise sum over this branch's channels
     torch::Tensor part = pointwise_sum(h, pointwise_weight.select(1, static_cast<std::int64_t>(b)).to(compute_type_))
                              .to(torch::kFloat32);
     z = z.defined() ? z + part : part;
   }
-  return z.view({images.size(1), images.size(2)});
+  return z.view({z.size(2), z.size(3)});
 }
 
 torch::Tensor EncoderImpl::forward(const torch::Tensor& images, mpi::Communicator& comm) {

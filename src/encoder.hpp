@@ -53,6 +53,12 @@ struct EncoderImpl : torch::nn::Module {
   /// The latent image: ReLU(all-reduce(partial_sum) + bias + prior). Collective.
   torch::Tensor forward(const torch::Tensor& images, mpi::Communicator& comm);
 
+  /// Note [tiles]: from now on the images are a tile's frames (n, h + 2 halo, w + 2 halo), whose
+  /// ring holds the neighbouring tiles' pixels (reflected beyond the field's edges); the branches
+  /// read their windows of it, BatchNorm takes its statistics over `exposure_group` (Note [field
+  /// batch norm]), and the latent image is the tile's (h, w). Before the first forward.
+  void tile(std::int64_t halo, mpi::Communicator& exposure_group);
+
   /// Note [warm start]: a fixed image (H, W), the same on every rank, added before the final ReLU.
   void set_prior(torch::Tensor prior) { prior_ = std::move(prior); }
 
@@ -76,6 +82,8 @@ struct EncoderImpl : torch::nn::Module {
 
   torch::ScalarType compute_type_;  ///< of the convolutions and activations: float32 or bfloat16
   torch::Tensor prior_;              ///< Note [warm start]; undefined: none
+  std::int64_t halo_ = 0;                           ///< Note [tiles]: of the frames
+  mpi::Communicator* exposure_group_ = nullptr;     ///< Note [tiles]; nullptr: the whole field
 
   // Note [padded inputs]: the exposures never change during training, so where astroclear's CPU
   // kernels run, each branch's reflect-padded copy is made once and kept (one stack-sized tensor

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mpi/communicator.hpp"
+#include "mpi/tile_grid.hpp"
 
 namespace astroclear {
 
@@ -25,11 +26,15 @@ struct LocalStack {
   std::int64_t height() const { return images.size(1); }
   std::int64_t width() const { return images.size(2); }
 
-  /// Median sigma over each of this rank's exposures' good pixels, in exposure_ids order.
-  std::vector<double> median_sigmas() const;
+  /// Median sigma over each of this rank's exposures' good pixels, in exposure_ids order. With
+  /// `exposure_group` (tiles: the ranks holding the same exposures' other tiles) the median over
+  /// the whole field (Note [field median]); collective over it then.
+  std::vector<double> median_sigmas(mpi::Communicator* exposure_group = nullptr) const;
   /// Collective. Sets flux_unit to the median over all exposures of each exposure's median good
-  /// sigma, divides images and sigmas by it, and sums the good-pixel count over ranks.
-  void normalise(mpi::Communicator& comm);
+  /// sigma, divides images and sigmas by it, and sums the good-pixel count over ranks. On tiles,
+  /// `tile_group` (the ranks of this tile, which hold every exposure once) and `exposure_group`.
+  void normalise(mpi::Communicator& comm, mpi::Communicator* tile_group = nullptr,
+                 mpi::Communicator* exposure_group = nullptr);
   /// Collective. The same with a given flux unit (held-out exposures take the fit's).
   void normalise_with(double unit, mpi::Communicator& comm);
   /// Moves every tensor to `device`.
@@ -38,5 +43,10 @@ struct LocalStack {
   /// a Trainer needs on the device (Note [noise planes on the host] in huber_loss.hpp).
   void to_for_training(torch::Device device);
 };
+
+/// Planes (..., frame_h, frame_w) of a tile's frame (Note [tiles]) as planes of the whole field
+/// (..., H, W), on the CPU: the tile in its place, 0 elsewhere (the ring dropped), so that a sum over
+/// the ranks of every tile assembles the field.
+torch::Tensor tile_to_field(const torch::Tensor& frame, const mpi::TileGeometry& tile);
 
 }  // namespace astroclear

@@ -40,22 +40,25 @@ PsfDecoder::Mode choose_decoder(DecoderChoice choice, int fft_min_psf_size, std:
   return psf_size >= fft_min_psf_size ? PsfDecoder::Mode::kFft : PsfDecoder::Mode::kDirect;
 }
 
-Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device)
+Trainer::Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device,
+                 const mpi::TileRanks* tiles)
     : config_(config),
       stack_(stack),
       comm_(comm),
+      field_(comm, tiles),
       encoder_(stack.exposure_ids, stack.total_exposures, config),
       decoder_(stack.psfs, stack.height(), stack.width(), choose_decoder(config.decoder, config.fft_min_psf_size, largest_psf_side(stack.psfs)),
                device),
       device_(device) {
   config_.validate();
   encoder_->to(device);
+  const mpi::TileRanks* tiled = field_.tiles();
+  if (tiled) encoder_->tile(tiled->tile.halo, *tiled->exposure_group);
   if (config_.init == Init::kIdentity) {
-    // Inverse-variance weight of each exposure from its median good sigma.
+    // Inverse-variance weight of each exposure from its median good sigma (over the field).
     std::vector<double> weights;
-    for (double s : stack_.median_sigmas()) weights.push_back(1.0 / (s * s));
-    encoder_->initialise_from(stack_.images,
-                              torch::tensor(weights, torch::kFloat64).to(device), comm_);
+    for (double s : stack_.median_sigmas(tiled ? tiled->exposure_group.get() : nullptr)) weights.push_back(1.0 / (s * s));
+    encoder_->initialise_from(stack_.images, torch::tensor(weights, torch::kFloat64).to(device), field_.exposure_sum());
   }
   terms_ = HuberTerms::make(stack_.images, stack_.sigmas, stack_.good, config_.huber_delta);
   optimizer_ = std::make_unique<torch::optim::Adam>(encoder_->parameters(),
@@ -82,14 +85,14 @@ void Trainer::validate_on(const LocalStack& held_out) {
 
 void Trainer::warm_start(const torch::Tensor& latent) {
   torch::NoGradGuard no_grad;
-  encoder_->set_prior((latent / stack_.flux_unit).to(device_, torch::kFloat32).clamp_min(0));
+  encoder_->set_prior((field_.tile_of(latent) / stack_.flux_unit).to(device_, torch::kFloat32).clamp_min(0).contiguous());
   encoder_->pointwise_weight.zero_();
   encoder_->pointwise_bias.zero_();
 }
 
 void Trainer::score(const torch::Tensor& latent) {
   const double loss = (*held_out_)(latent, comm_);
-  track_->record(iteration_, loss, [&] { return (latent * stack_.flux_unit).to(torch::kCPU).clone(); });
+  track_->record(iteration_, loss, [&] { return field_.whole(field_.inner(latent) * stack_.flux_unit).clone(); });
 }
 
 void Trainer::step() {
@@ -108,7 +111,7 @@ void Trainer::step() {
 torch::Tensor Trainer::compute_gradients() {
   if (profiling_) mark_ = std::chrono::steady_clock::now();  // the stages start here
   optimizer_->zero_grad();
-  torch::Tensor x = encoder_->forward(stack_.images, comm_);
+  torch::Tensor x = field_.frame(encoder_->forward(stack_.images, field_.exposure_sum()));
   if (track_ && track_->due(iteration_)) latent_to_score_ = x.detach();
   mark(stages_.encoder_forward);
   torch::Tensor loss = decoder_.huber_sum(x, terms_) / stack_.good_pixels;
@@ -124,6 +127,23 @@ torch::Tensor Trainer::compute_gradients() {
   for (auto& p : encoder_->replicated_parameters()) {
     p.mutable_grad().view({-1}).copy_(buffer.narrow(0, offset, p.numel()));
     offset += p.numel();
+  }
+  if (const mpi::TileRanks* tiled = field_.tiles()) {
+    // The exposures' parameters see the whole field: their gradients are sums over the tiles.
+    const std::vector<torch::Tensor> replicated = encoder_->replicated_parameters();
+    std::vector<torch::Tensor> sharded;
+    for (const auto& p : encoder_->parameters()) {
+      if (std::none_of(replicated.begin(), replicated.end(), [&](const auto& r) { return r.is_same(p); })) sharded.push_back(p);
+    }
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : sharded) grads.push_back(p.grad().reshape({-1}));
+    torch::Tensor all = torch::cat(grads);
+    mpi::all_reduce_sum_(all, *tiled->exposure_group);
+    std::int64_t at = 0;
+    for (auto& p : sharded) {
+      p.mutable_grad().view({-1}).copy_(all.narrow(0, at, p.numel()));
+      at += p.numel();
+    }
   }
   mark(stages_.reduce);
   return buffer[0];
@@ -184,7 +204,7 @@ void Trainer::train(const std::function<void(const TrainProgress&)>& progress,
   // The last latent image is scored even off the `every` grid: a kBest run may keep it.
   if (track_ && track_->due(iteration_, /*last=*/true) && !track_->exhausted()) {
     torch::NoGradGuard no_grad;
-    score(encoder_->forward(stack_.images, comm_));
+    score(field_.frame(encoder_->forward(stack_.images, field_.exposure_sum())));
   }
 }
 
@@ -248,7 +268,7 @@ void Trainer::restore(const TrainerState& s) {
 
 torch::Tensor Trainer::latent() {
   torch::NoGradGuard no_grad;
-  return (encoder_->forward(stack_.images, comm_) * stack_.flux_unit).to(torch::kCPU);
+  return field_.whole(encoder_->forward(stack_.images, field_.exposure_sum()) * stack_.flux_unit);
 }
 
 torch::Tensor Trainer::result() {
@@ -260,11 +280,13 @@ torch::Tensor Trainer::result() {
 }
 
 torch::Tensor Trainer::held_out_chi_residuals(const torch::Tensor& latent) {
+  if (field_.tiled()) throw Error("chi residual maps are not made on tiles (--tiles): run them without tiles");
   if (!held_out_) return torch::zeros({0, stack_.height(), stack_.width()});
   return held_out_->chi((latent / stack_.flux_unit).to(stack_.images.device(), torch::kFloat32));
 }
 
 torch::Tensor Trainer::chi_residuals(const torch::Tensor& latent) {
+  if (field_.tiled()) throw Error("chi residual maps are not made on tiles (--tiles): run them without tiles");
   torch::NoGradGuard no_grad;
   torch::Tensor yhat = decoder_.forward((latent / stack_.flux_unit).to(stack_.images.device(), torch::kFloat32));
   return (terms_.target - yhat * terms_.weight).to(torch::kCPU);

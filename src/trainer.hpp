@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "mpi/communicator.hpp"
+#include "mpi/tile_grid.hpp"
 #include "src/config.hpp"
 #include "src/encoder.hpp"
+#include "src/field_view.hpp"
 #include "src/huber_loss.hpp"
 #include "src/psf_decoder.hpp"
 #include "src/stack.hpp"
@@ -60,7 +62,11 @@ class Trainer {
  public:
   /// `stack` must be normalised (LocalStack::normalise), its images and PSFs on `device`; its sigmas
   /// and mask are read once, here, and may stay on the host (LocalStack::to_for_training).
-  Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device);
+  /// With `tiles` (a grid of more than one tile, Note [tiles]) the stack holds this rank's tile
+  /// frames, `comm` is every rank, and the latent image of the forward pass is the tile's; latent(),
+  /// result() and the checkpointed images are still the whole field, on every rank.
+  Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device,
+          const mpi::TileRanks* tiles = nullptr);
 
   /// Scores the latent image on `held_out` (this rank's held-out exposures, normalised with the
   /// fit's flux unit, images and PSFs on the device; it must outlive the trainer) as
@@ -122,6 +128,7 @@ class Trainer {
   TrainConfig config_;
   const LocalStack& stack_;
   mpi::Communicator& comm_;
+  FieldView field_;  ///< the whole field, or this rank's tile of it (Note [tiles])
   Encoder encoder_;
   PsfDecoder decoder_;
   HuberTerms terms_;
@@ -132,7 +139,7 @@ class Trainer {
   torch::Device device_;
   std::optional<HeldOutLoss> held_out_;
   std::optional<ValidationTrack> track_;
-  torch::Tensor latent_to_score_;  ///< this iteration's latent image, when it is to be scored
+  torch::Tensor latent_to_score_;  ///< this iteration's latent image (its frame on tiles), when it is to be scored
   /// Scores `latent` (normalised, on the device) as the latent image after iteration_ iterations.
   void score(const torch::Tensor& latent);
   bool profiling_ = false;

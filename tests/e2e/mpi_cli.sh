@@ -19,6 +19,35 @@ grep -q "held out: rank 0: exposures 4 (1, 4096 px); rank 1: none" "$dir/p2.log"
   || { cat "$dir/p2.log"; fail "held-out exposures not printed"; }
 "$exe" compare "$dir/p1.fits" "$dir/p2.fits" --tolerance 1e-4 || fail "2 ranks differ from 1 process"
 
+# Tiles (Note [tiles]): the field cut into 2x1 tiles, one rank each, trains the whole field's model,
+# and a run checkpointed on 2x1 tiles resumes on 1x2. With --init random every gradient stands far
+# above its rounding, so the runs agree to float rounding (docs/design.md, "Tiles").
+"$exe" train -m "$dir/s/stack.toml" -o "$dir/r1.fits" -n 25 --init random --threads 1 >/dev/null \
+  || fail "train --init random on 1 process"
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/t21.fits" -n 25 --init random --tiles 2x1 --threads 1 \
+  --with-coadd > "$dir/t21.log" 2>&1 || { cat "$dir/t21.log"; fail "train on 2x1 tiles"; }
+grep -q "tiles: 2x1 of about 64x32 px" "$dir/t21.log" || { cat "$dir/t21.log"; fail "tiles not printed"; }
+"$exe" compare "$dir/r1.fits" "$dir/t21.fits" --tolerance 1e-4 || fail "2x1 tiles differ from the whole field"
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/t12.fits" -n 10 --init random --tiles 2x1 --threads 1 \
+  > "$dir/t12.log" 2>&1 || { cat "$dir/t12.log"; fail "train 10 iterations on 2x1 tiles"; }
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/t12.fits" -n 25 --init random --tiles 1x2 --threads 1 \
+  --resume auto --overwrite > "$dir/t12.log" 2>&1 || { cat "$dir/t12.log"; fail "resume on 1x2 tiles"; }
+grep -q "resumed from .* at iteration 10" "$dir/t12.log" || { cat "$dir/t12.log"; fail "no resume on 1x2 tiles"; }
+"$exe" compare "$dir/r1.fits" "$dir/t12.fits" --tolerance 1e-4 || fail "2x1 then 1x2 tiles differ from the whole field"
+"$exe" rl -m "$dir/s/stack.toml" -o "$dir/rl1.fits" -n 30 >/dev/null || fail "rl on 1 process"
+"${ranks[@]}" 2 "$exe" rl -m "$dir/s/stack.toml" -o "$dir/rl21.fits" -n 30 --tiles 1x2 --threads 1 > "$dir/rl21.log" 2>&1 \
+  || { cat "$dir/rl21.log"; fail "rl on 1x2 tiles"; }
+"$exe" compare "$dir/rl1.fits" "$dir/rl21.fits" --tolerance 1e-5 || fail "rl on 1x2 tiles differs from the whole field"
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --tiles 3x1 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "--tiles 3x1 on 2 ranks: exit $rc"; }
+grep -q -- "--tiles 3x1: 2 MPI rank(s) do not divide into 3 tiles" <<<"$out" || { echo "$out"; fail "3x1 not refused"; }
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --tiles 2x1 --with-residuals 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "--with-residuals on tiles: exit $rc"; }
+grep -q -- "chi residual maps are not made on tiles" <<<"$out" || { echo "$out"; fail "residuals on tiles not refused"; }
+[ ! -e "$dir/z.fits" ] || fail "a refused run wrote its output"
+
 # The coadd on 2 ranks equals the coadd on one process.
 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c1.fits" >/dev/null || fail "coadd on 1 process"
 "${ranks[@]}" 2 "$exe" coadd -m "$dir/s/stack.toml" -o "$dir/c2.fits" >/dev/null 2>&1 || fail "coadd on 2 ranks"

@@ -3,6 +3,7 @@
 
 #include "common/error.hpp"
 #include "mpi/partition.hpp"
+#include "mpi/tile_grid.hpp"
 
 namespace astroclear {
 namespace {
@@ -45,3 +46,57 @@ TEST(Partition, DescriptionListsTheRunsOfABlockWithGaps) {
 
 }  // namespace
 }  // namespace astroclear
+
+namespace astroclear::mpi {
+namespace {
+
+/// Runs `call`, which must throw Error with `text` in its message.
+template <class Call>
+void expect_error(Call call, const std::string& text) {
+  try {
+    call();
+    ADD_FAILURE() << "no error; expected one containing: " << text;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
+TEST(TileGrid, ParsesRowsByColumnsAndRefusesOtherText) {
+  EXPECT_EQ(TileGrid::parse("2x3").rows, 2);
+  EXPECT_EQ(TileGrid::parse("2x3").cols, 3);
+  EXPECT_TRUE(TileGrid::parse("1x1").whole_field());
+  for (const char* bad : {"2", "2x", "x2", "0x2", "2x0", "-1x2", "2*2", "axb", ""}) {
+    expect_error([&] { TileGrid::parse(bad); }, "--tiles");
+  }
+}
+
+TEST(TileGrid, SplitsUnevenFieldsIntoTilesThatDifferByOnePixel) {
+  const RankLayout layout = RankLayout::make(TileGrid{2, 3}, 12, 23, 29, 3);
+  EXPECT_EQ(layout.shards, 2);
+  EXPECT_EQ(layout.tile_of(5), 2);
+  EXPECT_EQ(layout.shard_of(5), 1);
+  std::int64_t rows = 0, cols = 0;
+  for (int c = 0; c < 3; ++c) cols += layout.geometry(c, 23, 29, 3).width();
+  for (int r = 0; r < 2; ++r) rows += layout.geometry(r * 3, 23, 29, 3).height();
+  EXPECT_EQ(rows, 23);
+  EXPECT_EQ(cols, 29);
+  const TileGeometry last = layout.geometry(5, 23, 29, 3);
+  EXPECT_EQ(last.y0, 12);  // 23 = 12 + 11
+  EXPECT_EQ(last.x0, 20);  // 29 = 10 + 10 + 9
+  EXPECT_EQ(last.frame_height(), 11 + 6);
+  EXPECT_EQ(layout.tile_at(1, 2), 5);
+  EXPECT_EQ(layout.tile_at(2, 0), -1);
+  EXPECT_EQ(last.describe(), "tile 1,2 (rows 12-22, columns 20-28)");
+}
+
+TEST(TileGrid, RefusesGridsThatDoNotFitTheRanksOrTheField) {
+  expect_error([] { RankLayout::make(TileGrid{3, 1}, 4, 100, 100, 3); },
+                        "--tiles 3x1: 4 MPI rank(s) do not divide into 3 tiles");
+  expect_error([] { RankLayout::make(TileGrid{2, 2}, 4, 100, 30, 15); },
+                        "--tiles 2x2: tiles of 50 x 15 px are not larger than the halo of 15 px");
+  expect_error([] { RankLayout::make(TileGrid{1, 40}, 40, 10, 20, 0); }, "more tiles than pixels");
+  EXPECT_EQ(RankLayout::make(TileGrid{1, 1}, 3, 10, 10, 50).shards, 3);  // one tile: no halo to fit
+}
+
+}  // namespace
+}  // namespace astroclear::mpi
