@@ -189,6 +189,10 @@ struct BenchRow {
   double p10 = 0, p90 = 0;      ///< rank 0's spread
   double mb_all_reduced = 0, comm_ms = 0;  ///< per iteration
   double peak_rss_mib = 0, mean_peak_rss_mib = 0, peak_gpu_mib = -1;
+  std::string tiles = "1x1";
+  double plane_mb = 0;                  ///< rank 0's image-sized planes (images, sigmas, mask)
+  double whole_plane_mb = 0;            ///< the same for its exposures on the whole field
+  double mb_exchanged = 0, halo_model_mb = 0;  ///< rank 0's halo bytes sent per iteration: measured, modelled
   StageSeconds stages;
   double ms_per_profiled_second = 0;  ///< turns stage seconds into ms per iteration
   MemoryFloor floor;
@@ -220,11 +224,20 @@ std::string write_bench_stack(const BenchOptions& options, int size, mpi::Commun
 /// Collective. The timed iterations after the warm-up, then a few more split by stage (each stage
 /// waits for the device), the all-reduce counts, peak memory and the memory floor.
 void time_iterations(Trainer& trainer, const BenchOptions& options, const LocalStack& stack, const Runtime& runtime,
-                     double bandwidth, mpi::Communicator& comm, BenchRow& row) {
+                     double bandwidth, mpi::Communicator& comm, const mpi::TileRanks* tiles, BenchRow& row) {
   for (int i = 0; i < options.warmup; ++i) trainer.step();
-  comm.reset_stats();
+  std::vector<mpi::Communicator*> comms{&comm};  // every communicator an iteration uses
+  if (tiles != nullptr && tiles->tiled()) comms = {&comm, tiles->tile_group.get(), tiles->exposure_group.get()};
+  for (auto* c : comms) c->reset_stats();
   TimedSteps timed = time_steps(trainer, options.iterations, runtime.device);
   row.peak_gpu_mib = timed.peak_gpu_mib;
+  // Communication of the timed iterations (the profiled ones below would count twice).
+  row.mb_all_reduced = row.comm_ms = row.mb_exchanged = 0;
+  for (auto* c : comms) {
+    row.mb_all_reduced += c->stats().bytes_all_reduced / 1e6 / options.iterations;
+    row.mb_exchanged += c->stats().bytes_exchanged / 1e6 / options.iterations;
+    row.comm_ms += 1e3 * c->stats().seconds / options.iterations;
+  }
   trainer.profile_stages(true);
   for (int i = 0; i < std::min(options.iterations, 5); ++i) trainer.step();
   trainer.loss_history();
@@ -238,8 +251,16 @@ void time_iterations(Trainer& trainer, const BenchOptions& options, const LocalS
   std::sort(timed.ms.begin(), timed.ms.end());
   row.p10 = timed.ms[timed.ms.size() / 10];
   row.p90 = timed.ms[(timed.ms.size() * 9) / 10];
-  row.mb_all_reduced = comm.stats().bytes_all_reduced / 1e6 / options.iterations;
-  row.comm_ms = 1e3 * comm.stats().seconds / options.iterations;
+  row.plane_mb = static_cast<double>(stack.images.nbytes() + stack.sigmas.nbytes() + stack.good.nbytes()) / 1e6;
+  row.whole_plane_mb = row.plane_mb;
+  if (tiles != nullptr && tiles->tiled()) {
+    // Note [halo exchange]: per iteration the ring goes out and its gradient comes back.
+    const mpi::TileGeometry& t = tiles->tile;
+    const mpi::Neighbours& n = tiles->neighbours;
+    const double rows = (n.up >= 0) + (n.down >= 0), cols = (n.left >= 0) + (n.right >= 0);
+    row.halo_model_mb = 2.0 * 4 * t.halo * (rows * t.width() + cols * t.frame_height()) / 1e6;
+    row.whole_plane_mb = 3.0 * 4 * static_cast<double>(stack.local_count() * t.field_height * t.field_width) / 1e6;
+  }
   row.floor = memory_floor(stack, trainer);
   row.floor_ms = 1e3 * row.floor.total() / bandwidth;
   row.peak_rss_mib = peak_rss_mib();
@@ -262,6 +283,13 @@ void print_row(const BenchOptions& options, const Runtime& runtime, int ranks, d
               "reduce %.1f, optimizer %.1f (all-reduces inside: %.1f)\n",
               s.encoder_forward * per, s.decoder_and_loss * per, s.backward * per, s.reduce * per, s.optimizer * per,
               row.comm_ms);
+  std::printf("       tiles %s: rank 0 holds %.1f MB of image planes (%.1f MB for its exposures on the whole field: "
+              "%.2fx)",
+              row.tiles.c_str(), row.plane_mb, row.whole_plane_mb, row.plane_mb / row.whole_plane_mb);
+  if (row.tiles != "1x1") {
+    std::printf("; halo %.3f MB sent per iteration (model %.3f MB)", row.mb_exchanged, row.halo_model_mb);
+  }
+  std::printf("\n");
   const MemoryFloor& f = row.floor;
   std::printf("       memory floor: %.0f MB a rank must move (encoder fwd %.0f, decoder+loss %.0f, backward %.0f, "
               "optimizer %.1f) at %.1f GB/s: %.2f ms, %.1fx below this iteration\n",
@@ -291,10 +319,11 @@ void time_single_rank(const BenchOptions& options, const std::string& manifest, 
 /// Collective. A fresh run of --solution-iterations; when the loss stays within 0.5% of its end.
 /// Returns the run's loss history.
 std::vector<double> time_to_solution(const BenchOptions& options, const TrainConfig& config, const LocalStack& stack,
-                                     const Runtime& runtime, mpi::Communicator& comm, BenchRow& row) {
+                                     const Runtime& runtime, mpi::Communicator& comm, const mpi::TileRanks* tiles,
+                                     BenchRow& row) {
   TrainConfig long_run = config;
   long_run.iterations = options.solution_iterations;
-  Trainer fresh(long_run, stack, comm, runtime.device);
+  Trainer fresh(long_run, stack, comm, runtime.device, tiles);
   const auto start = std::chrono::steady_clock::now();
   fresh.train();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -364,6 +393,11 @@ io::JsonObject to_json(const BenchOptions& options, const Runtime& runtime, int 
   j["peak_rss_mib_rank0"] = row.peak_rss_mib;
   j["peak_rss_mib_mean"] = row.mean_peak_rss_mib;
   j["peak_gpu_mib_rank0"] = row.peak_gpu_mib >= 0 ? io::JsonObject(row.peak_gpu_mib) : io::JsonObject(nullptr);
+  j["tiles"] = row.tiles;
+  j["plane_mb_rank0"] = row.plane_mb;
+  j["whole_field_plane_mb_rank0"] = row.whole_plane_mb;
+  j["halo_mb_per_iteration_rank0"] = row.mb_exchanged;
+  j["halo_model_mb_per_iteration_rank0"] = row.halo_model_mb;
   j["stage_ms"] = {{"encoder_forward", row.stages.encoder_forward * per},
                    {"decoder_and_loss", row.stages.decoder_and_loss * per},
                    {"backward", row.stages.backward * per},
@@ -412,6 +446,7 @@ Command add_bench_command(CLI::App& app) {
   add_choice(command, "--cpu-kernels", o.cpu_kernels,
              "astroclear (its own CPU kernels) or libtorch (LibTorch's operations, as on GPUs)");
   add_choice(command, "--precision", o.precision, "float32, or bf16 for the encoder's convolutions");
+  command->add_option("--tiles", o.tiles, "train on RxC tiles (ranks = tiles x exposure shards); default 1x1");
   add_runtime_options(command, o.runtime);
   return {command, [options](const mpi::MpiEnvironment& env) { return run_bench(*options, env); }};
 }
@@ -422,6 +457,11 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
   comm.collectively([&] {
     if (!options.json.empty()) io::check_output_path(options.json, options.overwrite);
   }, comm.rank() == 0);
+  mpi::TileGrid grid;
+  comm.collectively([&] {
+    grid = mpi::TileGrid::parse(options.tiles);
+    if (!grid.whole_field() && !options.reference.empty()) throw Error("--reference: not with --tiles");
+  });
   const ScopedFastCpuKernels kernels(options.cpu_kernels == CpuKernels::kAstroclear);
   const double bandwidth = copy_bandwidth(runtime.device);  // Note [memory floor]
   if (comm.rank() == 0) {
@@ -437,26 +477,30 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
     const std::string dir = simulated ? write_bench_stack(options, side, comm)
                                       : std::filesystem::path(options.stack).parent_path().string();
     const std::string manifest = simulated ? dir + "/stack.toml" : options.stack;
-    LoadedStack loaded = load_stack(manifest, comm);
+    ValidationConfig no_held_out;
+    no_held_out.exposures = 0;
+    const TrainConfig defaults;
+    const TileRequest request{grid, *std::max_element(defaults.kernel_sizes.begin(), defaults.kernel_sizes.end()) / 2};
+    LoadedStack loaded = load_for_fit(manifest, no_held_out, comm, 0, request);  // normalised
     BenchOptions stack_options = options;  // the rows name the exposures of the stack timed
     stack_options.exposures = loaded.stack.total_exposures;
-    loaded.stack.normalise(comm);
     loaded.stack.to_for_training(runtime.device);
     for (const DecoderChoice decoder : options.decoders) {
       BenchRow row;
-      row.size = static_cast<int>(loaded.stack.width());
+      row.size = static_cast<int>(loaded.plan.width);
       row.decoder = decoder;
+      row.tiles = grid.text();
       TrainConfig config;
       config.decoder = decoder;
       config.precision = options.precision;
       config.iterations = options.warmup + options.iterations;
-      Trainer trainer(config, loaded.stack, comm, runtime.device);
-      time_iterations(trainer, stack_options, loaded.stack, runtime, bandwidth, comm, row);
+      Trainer trainer(config, loaded.stack, comm, runtime.device, loaded.tiles.get());
+      time_iterations(trainer, stack_options, loaded.stack, runtime, bandwidth, comm, loaded.tiles.get(), row);
       if (comm.rank() == 0) print_row(stack_options, runtime, comm.size(), bandwidth, row);
       if (options.scaling && comm.size() > 1) time_single_rank(options, manifest, config, runtime, comm, row);
       std::vector<double> solution_losses;
       if (options.solution_iterations > 0) {
-        solution_losses = time_to_solution(options, config, loaded.stack, runtime, comm, row);
+        solution_losses = time_to_solution(options, config, loaded.stack, runtime, comm, loaded.tiles.get(), row);
       }
       if (comm.rank() == 0 && !options.reference.empty() && decoder == DecoderChoice::kFft && comm.size() == 1) {
         compare_with_reference(options, dir, loaded.stack, runtime, solution_losses, row);

@@ -33,6 +33,7 @@ struct BenchOptions {
   int solution_iterations = 0;   ///< > 0: time to solution over a fresh run this long (and the reference's)
   CpuKernels cpu_kernels = CpuKernels::kAstroclear;
   Precision precision = Precision::kFloat32;
+  std::string tiles = "1x1";     ///< the grid of tiles, RxC (Note [tiles])
   RuntimeOptions runtime;
 };
 

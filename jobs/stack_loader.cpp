@@ -216,10 +216,15 @@ LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communic
   std::string local_checksums;
   comm.collectively([&] {
     const mpi::TileGeometry* tile = tiles && tiles->tiled() ? &tiles->tile : nullptr;
-    read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack, loaded.saturated,
-                   local_checksums, tile);
-    read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
-                   loaded.saturated, local_checksums, tile);
+    try {
+      read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack,
+                     loaded.saturated, local_checksums, tile);
+      read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
+                     loaded.saturated, local_checksums, tile);
+    } catch (const Error& e) {
+      if (tile == nullptr) throw;
+      throw Error(std::string(e.what()) + " (reading " + tile->describe() + ")", e.rank());
+    }
     if (comm.rank() == 0) loaded.first_header = io::read_image_header(plan.spec.exposures[0], plan.spec);
   });
   loaded.checksums.assign(n, 0);

@@ -136,6 +136,14 @@ grep -q "exp_003.fits" <<<"$out" || { echo "$out"; fail "corrupt file not named"
 grep -q "on rank 1" <<<"$out" || { echo "$out"; fail "failing rank not named"; }
 [ "$elapsed" -lt 20 ] || fail "took ${elapsed}s to stop"
 [ ! -e "$dir/y.fits" ] || fail "corrupt input left an output"
+# On tiles every tile's rank reads the exposure: all stop, the file, the tile and the rank named.
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/y.fits" -n 5 --threads 1 --tiles 2x1 2>&1)
+rc=$?
+[ $rc -ne 124 ] || fail "ranks on tiles hung on a corrupt file"
+[ $rc -ne 0 ] || fail "corrupt file accepted on tiles"
+grep "exp_003.fits" <<<"$out" | grep "\[rank 0\] \[error\]" | grep -q "(reading tile 0,0 (rows 0-31, columns 0-63))" \
+  || { echo "$out"; fail "corrupt file, tile and rank not named on tiles"; }
+[ ! -e "$dir/y.fits" ] || fail "corrupt input on tiles left an output"
 echo "PASS mpi cli (corrupt input stopped all ranks in ${elapsed}s)"
 
 # The benchmark on 2 ranks: a row per configuration in JSON, the scaling and time-to-solution
