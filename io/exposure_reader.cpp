@@ -185,7 +185,7 @@ Image map_psf(const Image& psf, const FrameMap& map) {
 }  // namespace
 
 Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings,
-               const std::string& exposure_header) {
+               const std::string& exposure_header, const std::array<double, 2>& offset) {
   Image psf;
   std::string where;
   bool psfex = false;
@@ -194,6 +194,13 @@ Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width
   if (!spec.psf_frame.empty() && !exposure_header.empty()) {
     map = frame_map(spec, height, width, exposure_header);
     if (!position) position = map->centre;
+  }
+  if (offset[0] != 0 || offset[1] != 0) {  // Note [tile PSFs]: that far from the centre, in the model's pixels
+    std::array<double, 2> at = position ? *position : std::array<double, 2>{(width + 1) / 2.0, (height + 1) / 2.0};
+    const double a[2][2] = {{map ? map->a[0][0] : 1, map ? map->a[0][1] : 0}, {map ? map->a[1][0] : 0, map ? map->a[1][1] : 1}};
+    at[0] += a[0][0] * offset[0] + a[0][1] * offset[1];
+    at[1] += a[1][0] * offset[0] + a[1][1] * offset[1];
+    position = at;
   }
   if (is_psfex_model(spec.psf)) {
     if (spec.psf_plane) throw Error(spec.psf + ": psf_plane given, but this is a PSFEx model, not a cube");

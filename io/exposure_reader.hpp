@@ -1,6 +1,7 @@
 // Reading and validating one exposure (image, variance, mask, PSF) into calibrated planes.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -52,8 +53,19 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack);
 /// With psf_frame and the exposure's image header (`exposure_header`, FITS text), the PSF is first
 /// mapped from that frame's pixel grid to the exposure's (Note [PSF frames]); without the header
 /// it is read in its own frame.
+/// With `offset` (exposure pixels, x and y) a PSFEx model is evaluated that far from where it
+/// would be otherwise (Note [tile PSFs]); other PSFs ignore it.
+//
+// Note [tile PSFs]: a PSFEx model is a PSF that varies over the image; astroclear takes one PSF
+// per exposure, the model at the exposure's centre (or psf_position, or the centre's place on
+// psf_frame's grid). On tiles (--tiles with --psf-per-tile) each tile takes the model at its own
+// centre instead: the offset of the tile's centre from the exposure's, mapped onto psf_frame's
+// grid when there is one, is added to that position. The model is then one PSF per exposure and
+// tile, which changes where the tiles meet: a pixel's prediction uses its own tile's PSF, applied
+// to the latent pixels around it (those of the neighbouring tile included). The tiled result then
+// differs from the whole-field one by design (docs/design.md, "Tiles").
 Image read_psf(const ExposureSpec& spec, std::int64_t height, std::int64_t width, std::vector<std::string>& warnings,
-               const std::string& exposure_header = "");
+               const std::string& exposure_header = "", const std::array<double, 2>& offset = {0, 0});
 
 /// The FWHM of a PSF image in pixels, from the area of the pixels at half its peak or above:
 /// 2 sqrt(area / pi). Robust to wings and ellipticity; about 1 for a single-pixel PSF.

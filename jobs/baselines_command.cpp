@@ -51,6 +51,8 @@ void add_iterative_options(CLI::App* command, IterativeOptions& options, int& it
              "restore to a Gaussian resolution of this FWHM (pixels) instead of deconvolving fully", Range{0, 50});
   command->add_option("--tiles", options.tiles,
                       "cut the field into RxC tiles; ranks = tiles x exposure shards (default 1x1: the whole field)");
+  command->add_flag("--psf-per-tile", options.psf_per_tile,
+                    "with --tiles: each tile takes its exposures' PSFEx models at its own centre");
   add_validation_options(command, validation);
   add_runtime_options(command, options.runtime);
 }
@@ -76,7 +78,8 @@ int run_iterative(const IterativeOptions& options, const IterativeMethod& method
   comm.collectively([&] {
     io::check_output_path(options.output, options.overwrite, io::input_files(io::load_manifest(options.manifest)));
   }, comm.rank() == 0);
-  LoadedStack loaded = load_for_fit(options.manifest, method.validation, comm, options.target_fwhm, TileRequest{grid, 0});
+  LoadedStack loaded =
+      load_for_fit(options.manifest, method.validation, comm, options.target_fwhm, TileRequest{grid, 0, options.psf_per_tile});
   const FieldView field(comm, loaded.tiles.get());
   LocalStack& stack = loaded.stack;
   stack.to(runtime.device);

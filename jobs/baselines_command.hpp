@@ -26,6 +26,7 @@ struct IterativeOptions {
   int log_every = 100;                           ///< progress line every N iterations
   double target_fwhm = 0;  ///< pixels; > 0: restore to that Gaussian resolution (Note [target resolution])
   std::string tiles = "1x1";  ///< the grid of tiles, RxC (Note [tiles])
+  bool psf_per_tile = false;  ///< each tile's PSFEx models at its centre (Note [tile PSFs])
   RuntimeOptions runtime;
 };
 

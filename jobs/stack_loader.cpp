@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
@@ -42,7 +43,8 @@ torch::Tensor tile_in_frame(const torch::Tensor& plane, const mpi::TileGeometry&
 /// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum " to `checksums`.
 /// With `tile`, keeps its frames only (one whole exposure in memory at a time).
 void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, int total, LocalStack& stack,
-                    std::vector<std::uint8_t>& saturated, std::string& checksums, const mpi::TileGeometry* tile) {
+                    std::vector<std::uint8_t>& saturated, std::string& checksums, const mpi::TileGeometry* tile,
+                    bool psf_per_tile) {
   saturated.resize(static_cast<std::size_t>(plan.height * plan.width), 0);
   stack.exposure_ids = exposures;
   stack.total_exposures = total;
@@ -60,6 +62,14 @@ void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, in
     for (std::size_t i = 0; i < data.saturated.size(); ++i) saturated[i] |= data.saturated[i];
     torch::Tensor image = to_tensor(data.image), sigma = to_tensor(data.sigma);
     torch::Tensor mask = torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32);
+    if (tile != nullptr && psf_per_tile) {  // Note [tile PSFs]; the checksum keeps the centre's
+      const std::array<double, 2> offset{(tile->x0 + tile->x1 - plan.width) / 2.0,
+                                         (tile->y0 + tile->y1 - plan.height) / 2.0};
+      const io::ExposureSpec& spec = plan.spec.exposures[t];
+      const std::string header = spec.psf_frame.empty() ? "" : io::read_image_summary(spec, plan.spec).text;
+      std::vector<std::string> again;  // said once already, for the centre
+      data.psf = io::read_psf(spec, plan.height, plan.width, again, header, offset);
+    }
     if (tile != nullptr) {
       image = frame_of(image, *tile);
       sigma = tile_in_frame(sigma, *tile, 1.0f);
@@ -162,7 +172,7 @@ std::vector<int> spread_over_seeing(const std::vector<double>& fwhm, int count) 
 }
 
 LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm,
-                       std::shared_ptr<mpi::TileRanks> tiles) {
+                       std::shared_ptr<mpi::TileRanks> tiles, bool psf_per_tile) {
   LoadedStack loaded;
   loaded.tiles = tiles;
   const int n = static_cast<int>(plan.spec.exposures.size());
@@ -218,9 +228,9 @@ LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communic
     const mpi::TileGeometry* tile = tiles && tiles->tiled() ? &tiles->tile : nullptr;
     try {
       read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack,
-                     loaded.saturated, local_checksums, tile);
+                     loaded.saturated, local_checksums, tile, psf_per_tile);
       read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
-                     loaded.saturated, local_checksums, tile);
+                     loaded.saturated, local_checksums, tile, psf_per_tile);
     } catch (const Error& e) {
       if (tile == nullptr) throw;
       throw Error(std::string(e.what()) + " (reading " + tile->describe() + ")", e.rank());
@@ -245,6 +255,9 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm) {
 LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& validation, mpi::Communicator& comm,
                          double target_fwhm, const TileRequest& request) {
   const bool tiled = !request.grid.whole_field();
+  if (request.psf_per_tile && !tiled) {
+    comm.collectively([] { throw Error("--psf-per-tile: needs --tiles with more than one tile"); });
+  }
   StackPlan plan = plan_stack(manifest, comm, /*with_seeing=*/validation.exposures != 0 || tiled);
   const int n = static_cast<int>(plan.spec.exposures.size());
   comm.collectively([&] { validation.validate(n); });
@@ -263,7 +276,7 @@ LoadedStack load_for_fit(const std::string& manifest, const ValidationConfig& va
   if (validation.exposures != 0 && !plan.psf_fwhm.empty()) {
     selection.held_out = spread_over_seeing(plan.psf_fwhm, validation.held_out_count(n));
   }
-  LoadedStack loaded = load_stack(std::move(plan), selection, comm, tiles);
+  LoadedStack loaded = load_stack(std::move(plan), selection, comm, tiles, request.psf_per_tile);
   if (tiles) {
     loaded.stack.normalise(comm, tiles->tile_group.get(), tiles->exposure_group.get());
   } else {

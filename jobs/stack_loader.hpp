@@ -68,7 +68,7 @@ struct Selection {
 /// exposure's checksum with every rank. With `tiles` the exposures are split over the ranks of each
 /// tile, and each rank keeps its tile's frames.
 LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm,
-                       std::shared_ptr<mpi::TileRanks> tiles = nullptr);
+                       std::shared_ptr<mpi::TileRanks> tiles = nullptr, bool psf_per_tile = false);
 
 /// Collective. plan_stack, then every exposure read as the fit's (nothing held out).
 LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
@@ -83,6 +83,9 @@ LoadedStack load_stack(const std::string& manifest, mpi::Communicator& comm);
 struct TileRequest {
   mpi::TileGrid grid;
   std::int64_t encoder_halo = 0;  ///< the largest depthwise kernel's half-width
+  /// Each tile takes its exposures' PSFEx models at its own centre (Note [tile PSFs]): a model
+  /// whose PSF is constant over a tile instead of over the field.
+  bool psf_per_tile = false;
 };
 
 /// With a grid of more than one tile, the halo is the larger of `request.encoder_halo` and the

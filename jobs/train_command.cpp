@@ -333,6 +333,8 @@ Command add_train_command(CLI::App& app) {
   command->add_flag("--with-residuals", options->with_residuals, "add per-exposure chi residual maps CHI_nnn");
   command->add_option("--tiles", options->tiles,
                       "cut the field into RxC tiles; ranks = tiles x exposure shards (default 1x1: the whole field)");
+  command->add_flag("--psf-per-tile", options->psf_per_tile,
+                    "with --tiles: each tile takes its exposures' PSFEx models at its own centre");
 
   TrainConfig& c = options->config;
   add_number(command, "--iterations,-n", c.iterations, "training iterations", Range{1, 1e9});
@@ -389,7 +391,7 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
   }, comm.rank() == 0);
 
   TileRequest tiles{mpi::TileGrid::parse(options.tiles),
-                    *std::max_element(config.kernel_sizes.begin(), config.kernel_sizes.end()) / 2};
+                    *std::max_element(config.kernel_sizes.begin(), config.kernel_sizes.end()) / 2, options.psf_per_tile};
   LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm, tiles);
   comm.collectively([&] { config.check_fits(loaded.plan.height, loaded.plan.width); }, comm.rank() == 0);
   const torch::Tensor warm_start = read_warm_start(loaded, options.config, comm);

@@ -26,6 +26,7 @@ struct TrainOptions {
   bool with_coadd = false;      ///< COADD extension
   bool with_residuals = false;  ///< CHI_nnn extensions
   std::string tiles = "1x1";    ///< the grid of tiles, RxC (Note [tiles])
+  bool psf_per_tile = false;    ///< each tile's PSFEx models at its centre (Note [tile PSFs])
   TrainConfig config;
   CheckpointOptions checkpoint;
   RuntimeOptions runtime;

@@ -42,6 +42,10 @@ out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.
 rc=$?
 [ $rc -eq 1 ] || { echo "$out"; fail "--tiles 3x1 on 2 ranks: exit $rc"; }
 grep -q -- "--tiles 3x1: 2 MPI rank(s) do not divide into 3 tiles" <<<"$out" || { echo "$out"; fail "3x1 not refused"; }
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --psf-per-tile 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "--psf-per-tile without tiles: exit $rc"; }
+grep -q -- "--psf-per-tile: needs --tiles" <<<"$out" || { echo "$out"; fail "--psf-per-tile without tiles not refused"; }
 out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --tiles 2x1 --with-residuals 2>&1)
 rc=$?
 [ $rc -eq 1 ] || { echo "$out"; fail "--with-residuals on tiles: exit $rc"; }

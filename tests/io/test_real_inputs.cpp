@@ -95,6 +95,37 @@ TEST(PsfexModel, PositionAndCcdSelectTheModel) {
             std::string::npos);
 }
 
+// Note [tile PSFs]: a tile's PSF is the model at the tile's centre; the printed L1 distances say how
+// much a DECam PSF changes across a CCD (docs/design.md, "Tiles").
+TEST(PsfexModel, TilePsfIsTheModelAtTheTileCentre) {
+  std::vector<std::string> warnings;
+  io::ExposureSpec spec = psf_only(kModel);
+  const io::Image centre = io::read_psf(spec, 100, 101, warnings);
+  const io::Image tile = io::read_psf(spec, 100, 101, warnings, "", {-25.5, 12});
+  spec.psf_position = std::array<double, 2>{51 - 25.5, 50.5 + 12};  // the centre, (51, 50.5), moved
+  const io::Image moved = io::read_psf(spec, 100, 101, warnings);
+  const auto l1 = [](const io::Image& a, const io::Image& b) {
+    double d = 0;
+    for (std::size_t i = 0; i < a.pixels.size(); ++i) d += std::abs(a.pixels[i] - b.pixels[i]);
+    return d;
+  };
+  EXPECT_EQ(l1(tile, moved), 0.0);
+  EXPECT_GT(l1(tile, centre), 0.0);
+  // An explicit psf_position moves with the offset too.
+  const io::Image far = io::read_psf(spec, 100, 101, warnings, "", {1000, 0});
+  spec.psf_position = std::array<double, 2>{51 - 25.5 + 1000, 50.5 + 12};
+  EXPECT_EQ(l1(far, io::read_psf(spec, 100, 101, warnings)), 0.0);
+  // How much the model changes over a DECam CCD (2046 x 4094 px): the L1 distance (of PSFs of sum
+  // 1) between its centre's PSF and one 500 and 2000 px away.
+  spec.psf_position = std::array<double, 2>{1023, 2047};
+  const io::Image ccd_centre = io::read_psf(spec, 100, 101, warnings);
+  const double near = l1(ccd_centre, io::read_psf(spec, 100, 101, warnings, "", {0, 500}));
+  const double across = l1(ccd_centre, io::read_psf(spec, 100, 101, warnings, "", {0, 2000}));
+  std::printf("DECam PSFEx model: L1 distance %.4f at 500 px, %.4f at 2000 px from the CCD's centre\n", near, across);
+  EXPECT_GT(across, near);
+  EXPECT_GT(near, 0.0);
+}
+
 TEST(PsfexModel, CroppedToFitASmallExposure) {
   std::vector<std::string> warnings;
   const io::Image psf = io::read_psf(psf_only(kModel), 41, 52, warnings);

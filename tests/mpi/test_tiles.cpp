@@ -4,6 +4,10 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/exposure_reader.hpp"
 
 #include "eval/image_mm.hpp"
 #include "eval/richardson_lucy.hpp"
@@ -203,6 +207,52 @@ TEST_F(TiledTraining, LibTorchAndBf16PathsOnTilesAreTheWholeFields) {
       ok = !HasFailure();
     }
     ASSERT_TRUE(on_all_ranks(*comm_, ok));
+  }
+}
+
+// Note [tile PSFs]: with psf_per_tile each tile's PSF is the PSFEx model at its centre.
+TEST_F(TiledTraining, PsfPerTileIsTheModelAtTheTileCentre) {
+  if (comm_->size() != 2) GTEST_SKIP() << "on 2 ranks";
+  const std::string model = std::string(ASTROCLEAR_TEST_DATA) + "/legacypipe_testcase6/c4d_171113_061941_ooi_r_ls9-psfex.fits";
+  if (comm_->rank() == 0) {  // every exposure with the real DECam model, evaluated far out on its CCD
+    std::ifstream in(manifest_);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string out;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("psf = ", 0) == 0) line = "psf = \"" + model + "\"\npsf_position = [1000.0, 3000.0]";
+      out += line + "\n";
+    }
+    std::ofstream(manifest_) << out;
+  }
+  comm_->barrier();
+  ValidationConfig none;
+  none.exposures = 0;
+  std::vector<std::string> warnings;
+  io::ExposureSpec spec;
+  spec.psf = model;
+  spec.psf_position = std::array<double, 2>{1000.0, 3000.0};
+  const io::Image centre = io::read_psf(spec, 81, 95, warnings);
+  for (const bool per_tile : {false, true}) {
+    jobs::LoadedStack loaded =
+        jobs::load_for_fit(manifest_, none, *comm_, 0, jobs::TileRequest{mpi::TileGrid{2, 1}, 3, per_tile});
+    const mpi::TileGeometry& t = loaded.tiles->tile;
+    const io::Image expected =
+        per_tile ? io::read_psf(spec, 81, 95, warnings, "", {(t.x0 + t.x1 - 95) / 2.0, (t.y0 + t.y1 - 81) / 2.0})
+                 : centre;
+    const torch::Tensor psf = loaded.stack.psfs.front();
+    const torch::Tensor want = torch::from_blob(const_cast<float*>(expected.pixels.data()),
+                                                {expected.height, expected.width}).clone();
+    const torch::Tensor at_centre =
+        torch::from_blob(const_cast<float*>(centre.pixels.data()), {centre.height, centre.width}).clone();
+    const double error = (psf - want).abs().max().item<double>();
+    const double from_centre = (psf - at_centre).abs().sum().item<double>();
+    std::printf("[rank %d, %s, psf per tile %d] largest difference from the model at the tile centre %.3g; "
+                "L1 from the field centre's %.3g\n", comm_->rank(), t.describe().c_str(), per_tile, error, from_centre);
+    EXPECT_LT(error, 1e-6);
+    if (per_tile) EXPECT_GT(from_centre, 1e-4);
+    if (!per_tile) EXPECT_EQ(from_centre, 0.0);
+    ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
   }
 }
 
