@@ -57,8 +57,10 @@ void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, in
     sum.add(data.good);
     sum.add(data.psf.pixels);
     checksums += std::to_string(t) + ":" + std::to_string(sum.value()) + " ";
-    for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
-    spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
+    if (tile == nullptr || (tile->row == 0 && tile->col == 0)) {  // said once, not by every tile's reader
+      for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
+      spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
+    }
     for (std::size_t i = 0; i < data.saturated.size(); ++i) saturated[i] |= data.saturated[i];
     torch::Tensor image = to_tensor(data.image), sigma = to_tensor(data.sigma);
     torch::Tensor mask = torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32);
@@ -201,6 +203,13 @@ LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communic
     if (selection.fit) {
       std::vector<std::int64_t> fit_pixels;
       for (int t : plan.fit) fit_pixels.push_back(plan.pixels[t]);
+      if (tiles && shards > static_cast<int>(plan.fit.size())) {
+        throw Error("--tiles " + tiles->layout.grid.text() + ": " + std::to_string(shards) + " ranks per tile (" +
+                    std::to_string(comm.size()) + " ranks over " + std::to_string(tiles->layout.grid.count()) +
+                    " tiles), but " + std::to_string(plan.fit.size()) + " exposures are fitted: a tile's ranks split "
+                    "its exposures, at most one rank each; run with -n " +
+                    std::to_string(plan.fit.size() * tiles->layout.grid.count()) + " or fewer");
+      }
       plan.owners = mpi::partition_exposures(fit_pixels, shards);
       for (auto& owned : plan.owners) {
         for (int& k : owned) k = plan.fit[k];

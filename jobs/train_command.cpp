@@ -51,6 +51,9 @@ void check_train_options(const TrainOptions& options, const io::CheckpointStore&
   comm.collectively([&] {
     options.config.validate();
     const mpi::TileGrid grid = mpi::TileGrid::parse(options.tiles);
+    if (grid.whole_field() && options.psf_per_tile) {
+      throw Error("--psf-per-tile: needs --tiles with more than one tile");
+    }
     if (!grid.whole_field() && options.with_residuals) {
       throw Error("--with-residuals: chi residual maps are not made on tiles (--tiles " + grid.text() +
                   "); run them without --tiles");
@@ -378,6 +381,7 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
       options.checkpoint.directory.empty() ? default_checkpoint_directory(options.output) : options.checkpoint.directory;
   const io::CheckpointStore store(checkpoint_dir, options.checkpoint.keep);
   check_train_options(options, store, comm);
+  if (options.psf_per_tile) options.config.psf_tiles = mpi::TileGrid::parse(options.tiles).text();  // checked above
   // Note [run lock]: held by rank 0 until the run ends, however it ends.
   std::optional<io::RunLock> output_lock, checkpoint_lock;
   comm.collectively([&] {

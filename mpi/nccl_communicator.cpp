@@ -87,16 +87,20 @@ void NcclCommunicator::all_reduce_sum(float* data, std::size_t count, MemorySpac
 
 void NcclCommunicator::exchange(const float* send, std::size_t send_count, int destination, float* receive,
                                 std::size_t receive_count, int source, MemorySpace space) {
+  stats_.bytes_exchanged += destination >= 0 ? send_count * sizeof(float) : 0;
+  const auto start = std::chrono::steady_clock::now();
   if (space == MemorySpace::kHost) {
     control_.exchange(send, send_count, destination, receive, receive_count, source, space);
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return;
   }
-  stats_.bytes_exchanged += destination >= 0 ? send_count * sizeof(float) : 0;
   // Stream 0 (Note [nccl stream]); the group lets the send and the receive proceed together.
+  // Asynchronous: the seconds count the launch only.
   ASTROCLEAR_CHECK_NCCL(ncclGroupStart());
   if (destination >= 0) ASTROCLEAR_CHECK_NCCL(ncclSend(send, send_count, ncclFloat32, destination, nccl_->get(), nullptr));
   if (source >= 0) ASTROCLEAR_CHECK_NCCL(ncclRecv(receive, receive_count, ncclFloat32, source, nccl_->get(), nullptr));
   ASTROCLEAR_CHECK_NCCL(ncclGroupEnd());
+  stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {

@@ -31,14 +31,14 @@ std::string TileGeometry::describe() const {
 
 RankLayout RankLayout::make(const TileGrid& grid, int ranks, std::int64_t height, std::int64_t width,
                             std::int64_t halo) {
+  if (grid.rows > height || grid.cols > width) {
+    throw Error("--tiles " + grid.text() + ": more tiles than pixels in a field of " + std::to_string(height) + " x " +
+                std::to_string(width));
+  }
   if (ranks % grid.count() != 0) {
     throw Error("--tiles " + grid.text() + ": " + std::to_string(ranks) + " MPI rank(s) do not divide into " +
                 std::to_string(grid.count()) + " tiles; run a multiple of " + std::to_string(grid.count()) +
                 " ranks (tiles x exposure shards)");
-  }
-  if (grid.rows > height || grid.cols > width) {
-    throw Error("--tiles " + grid.text() + ": more tiles than pixels in a field of " + std::to_string(height) + " x " +
-                std::to_string(width));
   }
   const std::int64_t smallest_h = height / grid.rows, smallest_w = width / grid.cols;
   if (!grid.whole_field() && (smallest_h <= halo || smallest_w <= halo)) {
@@ -47,7 +47,7 @@ RankLayout RankLayout::make(const TileGrid& grid, int ranks, std::int64_t height
                 " px (the largest PSF or depthwise kernel half-width) on a field of " + std::to_string(height) + " x " +
                 std::to_string(width) + "; use fewer tiles");
   }
-  return RankLayout{grid, ranks / grid.count()};
+  return RankLayout{grid, static_cast<int>(ranks / grid.count())};
 }
 
 TileGeometry RankLayout::geometry(int tile, std::int64_t height, std::int64_t width, std::int64_t halo) const {

@@ -27,7 +27,7 @@ struct TileGrid {
 
   /// "RxC" (e.g. "2x2"); throws Error naming --tiles and the text otherwise.
   static TileGrid parse(const std::string& text);
-  int count() const { return rows * cols; }
+  std::int64_t count() const { return static_cast<std::int64_t>(rows) * cols; }
   bool whole_field() const { return count() == 1; }
   std::string text() const { return std::to_string(rows) + "x" + std::to_string(cols); }
 };

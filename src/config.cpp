@@ -62,7 +62,8 @@ std::vector<Setting> TrainConfig::settings() const {
           {"patience", std::to_string(validation.patience), O::kMayChange, "none"},
           {"target_fwhm", exact_text(target_fwhm), O::kMustMatch, "0"},
           {"warm_start", warm_start.empty() ? std::string("none") : checksum_hex(warm_start_checksum), O::kMustMatch,
-           "none"}};
+           "none"},
+          {"psf_tiles", psf_tiles, O::kMustMatch, "none"}};
 }
 
 std::string TrainConfig::to_text() const {

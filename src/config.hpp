@@ -108,6 +108,9 @@ struct TrainConfig {
   double target_fwhm = 0;       ///< pixels; > 0: the latent image at that resolution (Note [target resolution])
   std::string warm_start;       ///< a latent image (FITS) training starts at (Note [warm start]); "" = none
   std::uint64_t warm_start_checksum = 0;  ///< of its pixels, as read (resolved by the command)
+  /// The grid of tiles whose centres the PSFEx models were evaluated at (Note [tile PSFs], e.g.
+  /// "2x2"), or "none": each exposure's centre. Part of the model: a resumed run must match it.
+  std::string psf_tiles = "none";
 
   /// The resolved settings in a fixed order, each with its resume rule. Doubles are written in
   /// their shortest exact form, so text equality is value equality.

@@ -14,9 +14,15 @@ torch::Tensor summed(const torch::Tensor& values, mpi::Communicator& group) {
   return host;
 }
 
-/// (n) -> (1, n, 1, 1) on `like`'s device and dtype.
+/// The type the affine steps compute in: float32 for bf16 activations (rounded once, at the end,
+/// as torch::batch_norm does), else the activations' own.
+torch::ScalarType compute_type(const torch::Tensor& h) {
+  return h.scalar_type() == torch::kBFloat16 ? torch::kFloat32 : h.scalar_type();
+}
+
+/// (n) -> (1, n, 1, 1) on `like`'s device, in compute_type(like).
 torch::Tensor per_channel(const torch::Tensor& v, const torch::Tensor& like) {
-  return v.to(like.device(), like.scalar_type()).view({1, -1, 1, 1});
+  return v.to(like.device(), compute_type(like)).view({1, -1, 1, 1});
 }
 
 struct FieldBatchNorm : public torch::autograd::Function<FieldBatchNorm> {
@@ -32,7 +38,7 @@ struct FieldBatchNorm : public torch::autograd::Function<FieldBatchNorm> {
     ctx->saved_data["invstd"] = invstd;
     ctx->saved_data["count"] = static_cast<double>(h.numel() / h.size(1));
     ctx->saved_data["group"] = group_address;
-    return h * per_channel(scale, h) + per_channel(shift, h);
+    return (h.to(compute_type(h)) * per_channel(scale, h) + per_channel(shift, h)).to(h.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -42,8 +48,8 @@ struct FieldBatchNorm : public torch::autograd::Function<FieldBatchNorm> {
     const torch::Tensor mean = ctx->saved_data["mean"].toTensor();
     const torch::Tensor invstd = ctx->saved_data["invstd"].toTensor();
     auto& group = *reinterpret_cast<mpi::Communicator*>(ctx->saved_data["group"].toInt());
-    const torch::Tensor g = grads[0];
-    const torch::Tensor centred = h - per_channel(mean, h);
+    const torch::Tensor g = grads[0].to(compute_type(h));
+    const torch::Tensor centred = h.to(compute_type(h)) - per_channel(mean, h);
     // This tile's sums, then the field's: sum(g) and sum(g (h - mean)) per channel.
     const torch::Tensor local = torch::stack({g.sum({0, 2, 3}, false, torch::kFloat64),
                                               (g * centred).sum({0, 2, 3}, false, torch::kFloat64)})
@@ -55,10 +61,10 @@ struct FieldBatchNorm : public torch::autograd::Function<FieldBatchNorm> {
     const torch::Tensor mean_dy = field[0] / count, mean_dy_xmu = field[1] / count;
     // dL/dh = gamma invstd (g - mean(g) - (h - mean) invstd^2 mean(g (h - mean)))
     const torch::Tensor grad_h = (g - per_channel(mean_dy, h) - centred * per_channel(invstd * invstd * mean_dy_xmu, h)) *
-                                 per_channel(gamma64 * invstd, h);
+                                 per_channel(gamma64 * invstd, h);  // cast to h's type on return
     const torch::Tensor grad_gamma = (local[1] * invstd).to(gamma.device(), gamma.scalar_type());
     const torch::Tensor grad_beta = local[0].to(gamma.device(), gamma.scalar_type());
-    return {grad_h, grad_gamma, grad_beta, torch::Tensor(), torch::Tensor()};
+    return {grad_h.to(h.scalar_type()), grad_gamma, grad_beta, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -73,7 +79,8 @@ std::pair<torch::Tensor, torch::Tensor> field_moments(const torch::Tensor& h, mp
   const std::int64_t n = h.size(1);
   const double count = sums[n].item<double>();
   const torch::Tensor mean = sums.narrow(0, 0, n) / count;
-  const torch::Tensor squares = (h - per_channel(mean, h)).square().sum({0, 2, 3}, false, torch::kFloat64);
+  const torch::Tensor squares =
+      (h.to(compute_type(h)) - per_channel(mean, h)).square().sum({0, 2, 3}, false, torch::kFloat64);
   return {mean, summed(squares, group) / count};
 }
 

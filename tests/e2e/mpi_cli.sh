@@ -38,6 +38,15 @@ grep -q "resumed from .* at iteration 10" "$dir/t12.log" || { cat "$dir/t12.log"
 "${ranks[@]}" 2 "$exe" rl -m "$dir/s/stack.toml" -o "$dir/rl21.fits" -n 30 --tiles 1x2 --threads 1 > "$dir/rl21.log" 2>&1 \
   || { cat "$dir/rl21.log"; fail "rl on 1x2 tiles"; }
 "$exe" compare "$dir/rl1.fits" "$dir/rl21.fits" --tolerance 1e-5 || fail "rl on 1x2 tiles differs from the whole field"
+# With --psf-per-tile the grid is part of the model: a checkpoint of 2x1 tiles does not resume on 1x2.
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/pt.fits" -n 5 --tiles 2x1 --psf-per-tile --threads 1 \
+  > "$dir/pt.log" 2>&1 || { cat "$dir/pt.log"; fail "train --psf-per-tile on 2x1 tiles"; }
+out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/pt.fits" -n 10 --tiles 1x2 --psf-per-tile \
+  --threads 1 --resume auto --overwrite 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { echo "$out"; fail "--psf-per-tile resumed on another grid: exit $rc"; }
+grep -q "was written with psf_tiles=2x1; this run asks for psf_tiles=1x2" <<<"$out" \
+  || { echo "$out"; fail "another grid with --psf-per-tile not refused"; }
 out=$(timeout 60 "${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/z.fits" --tiles 3x1 2>&1)
 rc=$?
 [ $rc -eq 1 ] || { echo "$out"; fail "--tiles 3x1 on 2 ranks: exit $rc"; }

@@ -13,6 +13,7 @@
 #include "eval/richardson_lucy.hpp"
 #include "jobs/stack_loader.hpp"
 #include "mpi/halo_exchange.hpp"
+#include "mpi/mpi_environment.hpp"
 #include "src/cpu_kernels.hpp"
 #include "src/trainer.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
@@ -165,7 +166,7 @@ TEST_F(TiledTraining, AnyGridOfTilesAndShardsTrainsTheWholeFieldsModel) {
         const double result = ((tiled.result - whole.result).norm() / whole.result.norm()).item<double>();
         std::printf("[P=%d tiles %s x %d shard(s), %s init, %s decoder] loss %.3g, held-out %.3g, latent %.3g, result %.3g "
                     "(largest relative differences)\n",
-                    comm_->size(), grid.text().c_str(), comm_->size() / grid.count(), exact ? "random" : "identity",
+                    comm_->size(), grid.text().c_str(), static_cast<int>(comm_->size() / grid.count()), exact ? "random" : "identity",
                     decoder == DecoderChoice::kFft ? "fft" : "direct", worst_loss, worst_held_out, latent, result);
         EXPECT_EQ(tiled.losses.size(), whole.losses.size());
         EXPECT_EQ(tiled.held_out.size(), whole.held_out.size());
@@ -337,6 +338,55 @@ TEST_F(TiledTraining, RichardsonLucyAndImageMmOnTilesAreTheWholeFields) {
       ASSERT_TRUE(on_all_ranks(*comm_, ok)) << "tiles " << grid.text();
     }
   }
+}
+
+// NCCL's halo exchange (device buffers, ncclSend/ncclRecv) on one GPU per rank: the same frames as
+// MPI on the host, and training on tiles on GPUs as on CPUs. Skipped without a GPU for every rank.
+TEST_F(TiledTraining, NcclOnGpusMatchesMpiOnCpus) {
+  const auto grids = grids_for(comm_->size());
+  int missing = !grids.empty() && torch::cuda::is_available() && mpi::nccl_available() &&
+                        torch::cuda::device_count() >= static_cast<std::int64_t>(comm_->size())
+                    ? 0
+                    : 1;
+  comm_->all_reduce_max(&missing, 1);
+  if (missing) GTEST_SKIP() << "needs a GPU per rank (one node), an NCCL build and 2 to 4 ranks";
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  const int device = static_cast<int>(testing::g_mpi_env->local_rank() % torch::cuda::device_count());
+  auto nccl = testing::g_mpi_env->make_communicator(mpi::Backend::kNccl, device);
+  const torch::Device cuda(torch::kCUDA, static_cast<c10::DeviceIndex>(device));
+  const mpi::TileGrid grid = grids.front();
+  config_.init = Init::kRandom;
+  const std::int64_t halo = 3;
+  const auto layout = mpi::RankLayout::make(grid, comm_->size(), 23, 29, halo);
+  mpi::TileRanks on_gpu = mpi::TileRanks::make(layout, *nccl, 23, 29, halo);
+  mpi::TileRanks on_cpu = mpi::TileRanks::make(layout, *comm_, 23, 29, halo);
+  const torch::Tensor field = seeded({23, 29}, 7);
+  const mpi::TileGeometry& t = on_cpu.tile;
+  const torch::Tensor x = field.narrow(0, t.y0, t.height()).narrow(1, t.x0, t.width()).contiguous();
+  const torch::Tensor frame_gpu = mpi::halo_exchange(x.to(cuda), halo, on_gpu.neighbours, *on_gpu.exposure_group);
+  const torch::Tensor frame_cpu = mpi::halo_exchange(x, halo, on_cpu.neighbours, *on_cpu.exposure_group);
+  const double frame_error = (frame_gpu.cpu() - frame_cpu).abs().max().item<double>();
+  EXPECT_EQ(frame_error, 0.0);
+
+  const std::int64_t encoder_halo = *std::max_element(config_.kernel_sizes.begin(), config_.kernel_sizes.end()) / 2;
+  jobs::LoadedStack gpu_stack =
+      jobs::load_for_fit(manifest_, config_.validation, *nccl, 0, jobs::TileRequest{grid, encoder_halo});
+  gpu_stack.stack.to_for_training(cuda);
+  gpu_stack.held_out.to_for_training(cuda);
+  Trainer gpu_trainer(config_, gpu_stack.stack, *nccl, cuda, gpu_stack.tiles.get());
+  gpu_trainer.validate_on(gpu_stack.held_out);
+  gpu_trainer.train();
+  const torch::Tensor gpu_latent = gpu_trainer.latent();
+  const Run cpu = train(*comm_, grid);
+  const double diff = ((gpu_latent - cpu.latent).norm() / cpu.latent.norm()).item<double>();
+  if (comm_->rank() == 0) {
+    std::printf("[P=%d tiles %s] NCCL on CUDA vs MPI on CPU: frame error %.3g, latent relative L2 %.3g, halo bytes "
+                "through NCCL %zu\n", comm_->size(), grid.text().c_str(), frame_error, diff,
+                gpu_stack.tiles->exposure_group->stats().bytes_exchanged);
+  }
+  EXPECT_LT(diff, 1e-3);
+  ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
 }
 
 }  // namespace
