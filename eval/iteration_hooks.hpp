@@ -33,7 +33,8 @@ bool score_iterate(const IterationHooks& hooks, int iteration, const torch::Tens
                    mpi::Communicator& comm);
 
 /// The result of an iterative restoration: the kept iterate (kBest with a record) or `x`, in
-/// calibrated flux on the CPU; the whole field on every rank. Collective with tiles.
+/// calibrated flux on the CPU; the whole field (with tiles on rank 0 only: FieldView::whole).
+/// Collective with tiles.
 torch::Tensor iterate_result(const IterationHooks& hooks, StopRule stop, const torch::Tensor& x, double flux_unit);
 
 }  // namespace astroclear

@@ -10,6 +10,11 @@
 #include "src/stack.hpp"
 
 namespace astroclear {
+namespace {
+
+constexpr int kWholeFieldTag = 7100;  ///< the message tag of the tiles sent to rank 0
+
+}  // namespace
 
 FieldView::FieldView(mpi::Communicator& world, const mpi::TileRanks* tiles)
     : world_(world), tiles_(tiles != nullptr && tiles->tiled() ? tiles : nullptr) {}
@@ -38,11 +43,21 @@ torch::Tensor FieldView::tile_of(const torch::Tensor& field) const {
 
 torch::Tensor FieldView::whole(const torch::Tensor& x) const {
   if (!tiles_) return x.to(torch::kCPU);
-  const mpi::TileGeometry& t = tiles_->tile;
-  torch::Tensor field = torch::zeros({t.field_height, t.field_width});
-  // One rank of each tile places it; the sum over all ranks is then exact.
-  if (tiles_->tile_group->rank() == 0) field.narrow(0, t.y0, t.height()).narrow(1, t.x0, t.width()).copy_(x);
-  mpi::all_reduce_sum_(field, world_);
+  // The first rank of each tile sends it to rank 0 (the first rank of tile 0), which places them.
+  const mpi::RankLayout& layout = tiles_->layout;
+  const mpi::TileGeometry& mine = tiles_->tile;
+  const torch::Tensor tile = x.to(torch::kCPU, torch::kFloat32).contiguous();
+  if (world_.rank() != 0) {
+    if (tiles_->tile_group->rank() == 0) world_.send(tile.data_ptr<float>(), tile.numel(), 0, kWholeFieldTag);
+    return torch::zeros({0});
+  }
+  torch::Tensor field = torch::empty({mine.field_height, mine.field_width});
+  for (int index = 0; index < layout.grid.count(); ++index) {
+    const mpi::TileGeometry t = layout.geometry(index, mine.field_height, mine.field_width, mine.halo);
+    torch::Tensor part = index == 0 ? tile : torch::empty({t.height(), t.width()});
+    if (index != 0) world_.receive(part.data_ptr<float>(), part.numel(), index * layout.shards, kWholeFieldTag);
+    field.narrow(0, t.y0, t.height()).narrow(1, t.x0, t.width()).copy_(part);
+  }
   return field;
 }
 

@@ -30,7 +30,9 @@ class FieldView {
   torch::Tensor inner(const torch::Tensor& frame) const;
   /// This rank's tile of a whole-field image (H, W).
   torch::Tensor tile_of(const torch::Tensor& field) const;
-  /// The whole field (H, W, CPU) of the tiles `x` (h, w), on every rank. Collective.
+  /// The whole field (H, W, CPU) of the tiles `x` (h, w). Collective. With tiles it is made on
+  /// rank 0 only, the one that writes outputs and checkpoints (an empty tensor elsewhere), so that
+  /// no other rank ever holds a field-sized plane; without tiles `x` itself, on every rank.
   torch::Tensor whole(const torch::Tensor& x) const;
   /// The field's L2 norm and maximum of the tiles `x`. Collective.
   double norm(const torch::Tensor& x) const;

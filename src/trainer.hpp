@@ -64,7 +64,8 @@ class Trainer {
   /// and mask are read once, here, and may stay on the host (LocalStack::to_for_training).
   /// With `tiles` (a grid of more than one tile, Note [tiles]) the stack holds this rank's tile
   /// frames, `comm` is every rank, and the latent image of the forward pass is the tile's; latent(),
-  /// result() and the checkpointed images are still the whole field, on every rank.
+  /// result() and the held-out record's kept image are the whole field on rank 0 (FieldView::whole)
+  /// and empty on the other ranks.
   Trainer(const TrainConfig& config, const LocalStack& stack, mpi::Communicator& comm, torch::Device device,
           const mpi::TileRanks* tiles = nullptr);
 
