@@ -9,6 +9,7 @@
 #include "eval/richardson_lucy.hpp"
 #include "src/trainer.hpp"
 #include "src/validation.hpp"
+#include "tests/mpi/held_out_restoration.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
 #include "tests/test_support.hpp"
 
@@ -23,13 +24,7 @@ class Sharding : public ::testing::Test {
     torch::set_num_threads(1);
     comm_ = testing::g_mpi_env->make_communicator(mpi::Backend::kMpi, -1);
     // Rank 0 writes the stack; every rank reads its own exposures of it (7 of 80 x 96: uneven splits).
-    std::string dir;
-    if (comm_->rank() == 0) {
-      dir_ = std::make_unique<testing::TempDir>();
-      dir = dir_->path().string();
-      testing::simulate_into(dir, 7, 80, 96, 99);
-    }
-    manifest_ = comm_->broadcast_string(dir, 0) + "/stack.toml";
+    manifest_ = testing::simulated_manifest(*comm_, dir_, 7, 80, 96, 99);
     config_.iterations = 30;
   }
 
@@ -182,17 +177,7 @@ TEST_F(Sharding, ImageMmAndHeldOutRichardsonLucyAreTheSameForAnySplit) {
   rl.validation.every = mm.validation.every = 4;
   rl.validation.exposures = mm.validation.exposures = 2;
   const auto restore = [&](mpi::Communicator& comm, bool image_mm_method) {
-    jobs::LoadedStack loaded = jobs::load_for_fit(manifest_, rl.validation, comm);
-    const PsfDecoder decoder(loaded.stack.psfs, loaded.stack.height(), loaded.stack.width(), PsfDecoder::Mode::kFft,
-                             torch::kCPU);
-    const HeldOutLoss held_out(loaded.held_out, 1.0, PsfDecoder::Mode::kFft, torch::kCPU);
-    ValidationTrack track(rl.validation);
-    IterationHooks hooks;
-    hooks.held_out = &held_out;
-    hooks.track = &track;
-    const torch::Tensor x = image_mm_method ? image_mm(loaded.stack, decoder, mm, comm, hooks)
-                                            : richardson_lucy(loaded.stack, decoder, rl, comm, hooks);
-    return std::make_pair(x, track.losses());
+    return testing::held_out_restoration(manifest_, comm, jobs::TileRequest{}, image_mm_method, rl, mm);
   };
   for (bool image_mm_method : {false, true}) {
     const auto [latent, losses] = restore(*comm_, image_mm_method);

@@ -16,6 +16,7 @@
 #include "mpi/mpi_environment.hpp"
 #include "src/cpu_kernels.hpp"
 #include "src/trainer.hpp"
+#include "tests/mpi/held_out_restoration.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
 #include "tests/test_support.hpp"
 
@@ -93,13 +94,7 @@ class TiledTraining : public Tiles {
   void SetUp() override {
     Tiles::SetUp();
     // 7 exposures of 81 x 95: tiles of uneven sizes on every grid.
-    std::string dir;
-    if (comm_->rank() == 0) {
-      dir_ = std::make_unique<testing::TempDir>();
-      dir = dir_->path().string();
-      testing::simulate_into(dir, 7, 81, 95, 41);
-    }
-    manifest_ = comm_->broadcast_string(dir, 0) + "/stack.toml";
+    manifest_ = testing::simulated_manifest(*comm_, dir_, 7, 81, 95, 41);
     config_.iterations = 30;
     config_.validation.every = 5;
     config_.validation.stop = StopRule::kLast;
@@ -298,19 +293,7 @@ TEST_F(TiledTraining, RichardsonLucyAndImageMmOnTilesAreTheWholeFields) {
   rl.validation.every = mm.validation.every = 4;
   rl.validation.exposures = mm.validation.exposures = 2;
   const auto restore = [&](mpi::Communicator& comm, const mpi::TileGrid& grid, bool image_mm_method) {
-    jobs::LoadedStack loaded = jobs::load_for_fit(manifest_, rl.validation, comm, 0, jobs::TileRequest{grid, 0});
-    const FieldView field(comm, loaded.tiles.get());
-    const PsfDecoder decoder(loaded.stack.psfs, loaded.stack.height(), loaded.stack.width(), PsfDecoder::Mode::kFft,
-                             torch::kCPU);
-    const HeldOutLoss held_out(loaded.held_out, 1.0, PsfDecoder::Mode::kFft, torch::kCPU);
-    ValidationTrack track(rl.validation);
-    IterationHooks hooks;
-    hooks.held_out = &held_out;
-    hooks.track = &track;
-    if (field.tiled()) hooks.field = &field;
-    const torch::Tensor x = image_mm_method ? image_mm(loaded.stack, decoder, mm, comm, hooks)
-                                            : richardson_lucy(loaded.stack, decoder, rl, comm, hooks);
-    return std::make_pair(x, track.losses());
+    return testing::held_out_restoration(manifest_, comm, jobs::TileRequest{grid, 0}, image_mm_method, rl, mm);
   };
   for (bool image_mm_method : {false, true}) {
     std::pair<torch::Tensor, std::vector<double>> whole;
