@@ -16,6 +16,7 @@
 #include "mpi/mpi_environment.hpp"
 #include "src/cpu_kernels.hpp"
 #include "src/trainer.hpp"
+#include "tests/memory_tracker.hpp"
 #include "tests/mpi/held_out_restoration.hpp"
 #include "tests/mpi/mpi_test_env.hpp"
 #include "tests/test_support.hpp"
@@ -87,6 +88,65 @@ TEST_F(Tiles, HaloExchangeIsTheWholeFieldsRingAndItsBackwardTheAdjoint) {
     EXPECT_LT(backward_error, 1e-5);
     ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
   }
+}
+
+struct IterationPeak {
+  double bytes = 0;            ///< live tensors at the peak, less the sigmas and mask (host on a GPU run)
+  std::int64_t exposures = 0;  ///< this rank's
+  double frame_pixels = 0;     ///< of its tile's frame (the field without tiles)
+};
+
+/// The peak of live tensors over one iteration on the GPU path (astroclear's CPU kernels off).
+IterationPeak peak_of_an_iteration(const std::string& manifest, mpi::Communicator& comm, const mpi::TileGrid& grid) {
+  static testing::TrackingAllocator tracker;  // outlives every tensor it allocated
+  tracker.install();
+  IterationPeak peak;
+  {
+    const ScopedFastCpuKernels libtorch_operations(false);
+    TrainConfig config;
+    config.decoder = DecoderChoice::kFft;
+    config.validation.exposures = 0;
+    jobs::LoadedStack loaded = jobs::load_for_fit(manifest, config.validation, comm, 0, jobs::TileRequest{grid, 3});
+    Trainer trainer(config, loaded.stack, comm, torch::kCPU, loaded.tiles.get());
+    trainer.step();
+    trainer.loss_history();
+    testing::PeakSampler sampler;
+    trainer.step();
+    trainer.loss_history();
+    peak.bytes = static_cast<double>(sampler.peak()) -
+                 static_cast<double>(loaded.stack.sigmas.nbytes() + loaded.stack.good.nbytes());
+    peak.exposures = loaded.stack.local_count();
+    peak.frame_pixels = static_cast<double>(loaded.stack.height() * loaded.stack.width());
+  }
+  tracker.uninstall();
+  return peak;
+}
+
+// What tiles are for: a rank's memory falls with its tile's share of the field (the frame's, halo
+// included), in units of the whole-field planes of its exposures.
+TEST_F(Tiles, PerRankMemoryFallsWithTheFramesShareOfTheField) {
+  const auto grids = grids_for(comm_->size());
+  if (grids.empty()) GTEST_SKIP() << "tile grids are tested on 2 to 4 ranks";
+  std::unique_ptr<testing::TempDir> dir;
+  const std::int64_t side = 240;
+  const std::string manifest = testing::simulated_manifest(*comm_, dir, 8, side, side, 5);
+  const double field = static_cast<double>(side * side);
+  double whole_planes = 0;
+  if (comm_->rank() == 0) {
+    mpi::LocalCommunicator local;
+    const IterationPeak whole = peak_of_an_iteration(manifest, local, mpi::TileGrid{});
+    whole_planes = whole.bytes / (4.0 * static_cast<double>(whole.exposures) * field);
+  }
+  comm_->all_reduce_sum(&whole_planes, 1);
+  const mpi::TileGrid grid = grids.front();
+  const IterationPeak tiled = peak_of_an_iteration(manifest, *comm_, grid);
+  const double planes = tiled.bytes / (4.0 * static_cast<double>(tiled.exposures) * field);
+  const double share = tiled.frame_pixels / field;
+  std::printf("[P=%d tiles %s rank %d] peak of an iteration %.2f whole-field planes of its exposures; whole field "
+              "%.2f; frame share %.3f: %.2f expected\n", comm_->size(), grid.text().c_str(), comm_->rank(), planes,
+              whole_planes, share, whole_planes * share);
+  EXPECT_LE(planes, 1.15 * whole_planes * share);
+  ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
 }
 
 class TiledTraining : public Tiles {
