@@ -480,7 +480,7 @@ int run_bench(const BenchOptions& options, const mpi::MpiEnvironment& env) {
     ValidationConfig no_held_out;
     no_held_out.exposures = 0;
     const TrainConfig defaults;
-    const TileRequest request{grid, *std::max_element(defaults.kernel_sizes.begin(), defaults.kernel_sizes.end()) / 2};
+    const TileRequest request{grid, kernel_halo(defaults.kernel_sizes)};
     LoadedStack loaded = load_for_fit(manifest, no_held_out, comm, 0, request);  // normalised
     BenchOptions stack_options = options;  // the rows name the exposures of the stack timed
     stack_options.exposures = loaded.stack.total_exposures;

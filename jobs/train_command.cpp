@@ -381,7 +381,8 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
       options.checkpoint.directory.empty() ? default_checkpoint_directory(options.output) : options.checkpoint.directory;
   const io::CheckpointStore store(checkpoint_dir, options.checkpoint.keep);
   check_train_options(options, store, comm);
-  if (options.psf_per_tile) options.config.psf_tiles = mpi::TileGrid::parse(options.tiles).text();  // checked above
+  const mpi::TileGrid grid = mpi::TileGrid::parse(options.tiles);  // checked above
+  if (options.psf_per_tile) options.config.psf_tiles = grid.text();
   // Note [run lock]: held by rank 0 until the run ends, however it ends.
   std::optional<io::RunLock> output_lock, checkpoint_lock;
   comm.collectively([&] {
@@ -394,8 +395,7 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
     if (!warning.empty()) spdlog::warn("{}", warning);
   }, comm.rank() == 0);
 
-  TileRequest tiles{mpi::TileGrid::parse(options.tiles),
-                    *std::max_element(config.kernel_sizes.begin(), config.kernel_sizes.end()) / 2, options.psf_per_tile};
+  const TileRequest tiles{grid, kernel_halo(config.kernel_sizes), options.psf_per_tile};
   LoadedStack loaded = load_for_fit(options.manifest, config.validation, comm, config.target_fwhm, tiles);
   comm.collectively([&] { config.check_fits(loaded.plan.height, loaded.plan.width); }, comm.rank() == 0);
   const torch::Tensor warm_start = read_warm_start(loaded, options.config, comm);

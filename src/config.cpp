@@ -84,6 +84,12 @@ void TrainConfig::validate() const {
   check_target_fwhm(target_fwhm);
 }
 
+int kernel_halo(const std::vector<int>& kernel_sizes) {
+  int halo = 0;
+  for (int k : kernel_sizes) halo = std::max(halo, k / 2);
+  return halo;
+}
+
 void TrainConfig::check_fits(std::int64_t height, std::int64_t width) const {
   const std::int64_t side = std::min(height, width);
   for (int k : kernel_sizes) {

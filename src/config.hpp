@@ -88,6 +88,10 @@ struct Setting {
   std::string before_it_existed;
 };
 
+/// The largest k / 2 of `kernel_sizes` (0 for none): how far the encoder's widest branch reads
+/// beyond a pixel, and so the least halo a tile needs (Note [tiles]).
+int kernel_halo(const std::vector<int>& kernel_sizes);
+
 /// Refuses a --target-fwhm outside [0, 50] pixels (NaN included) by name (Note [target resolution]).
 void check_target_fwhm(double target_fwhm);
 

@@ -1,7 +1,6 @@
 // EncoderImpl: parameters per exposure and branch, the forward pass, and both initialisations.
 #include "src/encoder.hpp"
 
-#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -104,8 +103,7 @@ void EncoderImpl::check_cache(const torch::Tensor& images) {
 }
 
 void EncoderImpl::tile(std::int64_t halo, mpi::Communicator& exposure_group) {
-  const int widest = kernel_sizes.empty() ? 0 : *std::max_element(kernel_sizes.begin(), kernel_sizes.end()) / 2;
-  if (halo < widest) {
+  if (halo < kernel_halo(kernel_sizes)) {
     throw Error("encoder: a tile's halo of " + std::to_string(halo) + " px is narrower than the largest branch's");
   }
   halo_ = halo;

@@ -64,6 +64,8 @@ struct EncoderImpl : torch::nn::Module {
 
   /// Parameters whose gradients must be summed over ranks (the pointwise bias).
   std::vector<torch::Tensor> replicated_parameters() const { return {pointwise_bias}; }
+  /// Whether `p` is one of replicated_parameters(); every other parameter is sharded by exposure.
+  bool is_replicated(const torch::Tensor& p) const { return p.is_same(pointwise_bias); }
 
   std::vector<int> kernel_sizes;
   std::vector<torch::Tensor> depthwise_weight;  ///< per branch (n, 1, k, k)

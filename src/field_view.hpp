@@ -18,7 +18,6 @@ class FieldView {
 
   bool tiled() const { return tiles_ != nullptr; }
   const mpi::TileRanks* tiles() const { return tiles_; }
-  mpi::Communicator& world() const { return world_; }
   /// The ranks that sum over exposures (the pointwise sum, rl's and mm's adjoints): the tile's.
   mpi::Communicator& exposure_sum() const { return tiles_ ? *tiles_->tile_group : world_; }
 

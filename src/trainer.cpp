@@ -130,10 +130,9 @@ torch::Tensor Trainer::compute_gradients() {
   }
   if (const mpi::TileRanks* tiled = field_.tiles()) {
     // The exposures' parameters see the whole field: their gradients are sums over the tiles.
-    const std::vector<torch::Tensor> replicated = encoder_->replicated_parameters();
     std::vector<torch::Tensor> sharded;
     for (const auto& p : encoder_->parameters()) {
-      if (std::none_of(replicated.begin(), replicated.end(), [&](const auto& r) { return r.is_same(p); })) sharded.push_back(p);
+      if (!encoder_->is_replicated(p)) sharded.push_back(p);
     }
     std::vector<torch::Tensor> grads;
     for (const auto& p : sharded) grads.push_back(p.grad().reshape({-1}));
@@ -213,13 +212,12 @@ TrainerState Trainer::state() {
   TrainerState s;
   s.iteration = iteration_;
   s.loss_history = loss_history();
-  const std::vector<torch::Tensor> replicated = encoder_->replicated_parameters();
   auto& adam = optimizer_->state();
   for (const auto& item : encoder_->named_parameters()) {
     const torch::Tensor& p = item.value();
     TensorState t;
     t.name = item.key();
-    t.sharded = std::none_of(replicated.begin(), replicated.end(), [&](const auto& r) { return r.is_same(p); });
+    t.sharded = !encoder_->is_replicated(p);
     t.value = p.detach().to(torch::kCPU).clone();
     const auto found = adam.find(adam_key(adam, p));
     if (found == adam.end()) {  // no step taken yet: Adam starts from zero moments

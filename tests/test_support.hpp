@@ -1,19 +1,34 @@
-// Shared test helpers: temporary folders, running the astroclear executable, simulated stacks.
+// Shared test helpers: temporary folders, running the astroclear executable, simulated stacks, errors.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
+#include "common/error.hpp"
 #include "io/file_tree.hpp"
 #include "io/fits_file.hpp"
 #include "jobs/simulate_command.hpp"
 
 namespace astroclear::testing {
+
+/// `call` must throw an Error whose message holds `text`; a failure shows the message, or that
+/// nothing was thrown.
+inline void expect_error(const std::function<void()>& call, const std::string& text) {
+  std::string message = "(no error)";
+  try {
+    call();
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find(text), std::string::npos) << message;
+}
 
 /// A fresh folder under the system temp dir, removed with everything in it at the end.
 class TempDir {

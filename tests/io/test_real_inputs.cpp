@@ -32,15 +32,6 @@ using testing::TempDir;
 const std::string kData = std::string(ASTROCLEAR_TEST_DATA) + "/legacypipe_testcase6/";
 const std::string kModel = kData + "c4d_171113_061941_ooi_r_ls9-psfex.fits";  // CCD S4, 101 x 100 px
 
-std::string message_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 io::ExposureSpec psf_only(const std::string& psf) {
   io::ExposureSpec spec;
   spec.psf = psf;
@@ -90,9 +81,8 @@ TEST(PsfexModel, PositionAndCcdSelectTheModel) {
   EXPECT_NEAR(psf.pixels[31 * 63 + 31], 0.0347173, 2e-6);
   EXPECT_NEAR(psf.pixels[28 * 63 + 31], 0.0082080, 2e-6);
   spec.psf_ccd = "N4";
-  EXPECT_NE(message_of([&] { io::read_psf(spec, 100, 101, warnings); }).find("no model for psf_ccd = \"N4\"; its "
-                                                                              "CCDNAMEs: S4"),
-            std::string::npos);
+  testing::expect_error([&] { io::read_psf(spec, 100, 101, warnings); },
+                        "no model for psf_ccd = \"N4\"; its CCDNAMEs: S4");
 }
 
 // Note [tile PSFs]: a tile's PSF is the model at the tile's centre; the printed L1 distances say how
@@ -153,18 +143,13 @@ TEST(PsfexModel, FittedByPsfexToASimulatedExposureMatchesItsTruePsf) {
     single.write_image(exposure.read_image());
     single.close();
   }
-  std::ofstream(dir / "psfex.param") << "VIGNET(35,35)\nX_IMAGE\nY_IMAGE\nFLUX_APER(1)\nFLUXERR_APER(1)\nFLUX_RADIUS\n"
-                                        "ELONGATION\nFLAGS\nSNR_WIN\n";
+  std::ofstream(dir / "psfex.param") << "VIGNET(35,35)\nX_IMAGE\nY_IMAGE\nFLUX_APER(1)\nFLUXERR_APER(1)\nFLUX_RADIUS\nELONGATION\nFLAGS\nSNR_WIN\n";
   const std::string at = "cd " + dir.path().string() + " && ";
-  const auto sex = testing::run_command(at + "source-extractor image.fits -CATALOG_NAME stars.fits -CATALOG_TYPE "
-                                        "FITS_LDAC -PARAMETERS_NAME psfex.param -FILTER N -DETECT_THRESH 10 "
-                                        "-BACK_TYPE MANUAL -BACK_VALUE 0 -PHOT_APERTURES 10 -VERBOSE_TYPE QUIET "
-                                        "-WRITE_XML N");
+  const auto sex = testing::run_command(at + "source-extractor image.fits -CATALOG_NAME stars.fits -CATALOG_TYPE FITS_LDAC -PARAMETERS_NAME psfex.param -FILTER N -DETECT_THRESH 10 -BACK_TYPE MANUAL -BACK_VALUE 0 -PHOT_APERTURES 10 -VERBOSE_TYPE QUIET -WRITE_XML N");
   ASSERT_EQ(sex.exit_code, 0) << sex.output;
   for (const char* sampling : {"1.0", "0.5"}) {
     const auto fit = testing::run_command(at + "psfex stars.fits -PSF_SIZE 31,31 -PSFVAR_DEGREES 1 -PSF_SAMPLING " +
-                                          sampling + " -PSF_SUFFIX _" + sampling + ".psf -CHECKPLOT_TYPE NONE "
-                                          "-CHECKIMAGE_TYPE NONE -WRITE_XML N -VERBOSE_TYPE QUIET");
+                                          sampling + " -PSF_SUFFIX _" + sampling + ".psf -CHECKPLOT_TYPE NONE -CHECKIMAGE_TYPE NONE -WRITE_XML N -VERBOSE_TYPE QUIET");
     ASSERT_EQ(fit.exit_code, 0) << fit.output;
   }
   std::vector<std::string> warnings;
@@ -284,17 +269,15 @@ TEST(PsfCube, PlaneChosenByIndex) {
   }
   io::ExposureSpec spec = psf_only(path);
   std::vector<std::string> warnings;
-  EXPECT_NE(message_of([&] { io::read_psf(spec, 20, 20, warnings); }).find("a PSF cube of 3 planes; say which with "
-                                                                            "psf_plane"),
-            std::string::npos);
+  testing::expect_error([&] { io::read_psf(spec, 20, 20, warnings); },
+                        "a PSF cube of 3 planes; say which with psf_plane");
   spec.psf_plane = 2;
   const io::Image psf = io::read_psf(spec, 20, 20, warnings);
   EXPECT_FLOAT_EQ(psf.pixels[12], 0.5f);
   EXPECT_FLOAT_EQ(psf.pixels[14], 0.5f);
   spec.psf_plane = 3;
-  EXPECT_NE(message_of([&] { io::read_psf(spec, 20, 20, warnings); }).find("plane 3 asked for, but the cube has "
-                                                                            "planes 0-2"),
-            std::string::npos);
+  testing::expect_error([&] { io::read_psf(spec, 20, 20, warnings); },
+                        "plane 3 asked for, but the cube has planes 0-2");
 }
 
 /// A manifest over the real S4 exposure (separate planes), with `stack` lines in [stack].
@@ -323,12 +306,10 @@ TEST(QualityMask, CodeValuedMaskOfARealExposure) {
   data = io::read_exposure(spec.exposures[0], spec);
   EXPECT_EQ(data.mask_rejected_pixels, 739);  // saturated pixels used: the user said only 4 is bad
 
-  EXPECT_NE(message_of([&] { io::load_manifest(real_manifest(dir, "bad_mask_codes = [4]\n")); })
-                .find("'bad_mask_codes' and 'saturated_mask_codes' need mask_kind = \"codes\""),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { io::load_manifest(real_manifest(dir, "mask_kind = \"values\"\n")); })
-                .find("'mask_kind' must be one of \"bits\", \"codes\", got \"values\""),
-            std::string::npos);
+  testing::expect_error([&] { io::load_manifest(real_manifest(dir, "bad_mask_codes = [4]\n")); },
+                        "'bad_mask_codes' and 'saturated_mask_codes' need mask_kind = \"codes\"");
+  testing::expect_error([&] { io::load_manifest(real_manifest(dir, "mask_kind = \"values\"\n")); },
+                        "'mask_kind' must be one of \"bits\", \"codes\", got \"values\"");
 }
 
 /// `planes` (edited) of the simulated MEF exposure `from`, written as separate image (with its
@@ -395,7 +376,7 @@ TEST(SkyMesh, ASkyGradientIsRemovedByTheMesh) {
     for (std::int64_t c = 0; c < 128; ++c) planes.image.pixels[r * 128 + c] += sigma * (10.0f + 20.0f * c / 127.0f);
   }
   const io::ExposureSpec with_sky = write_separate_planes(dir, spec.exposures[0], planes);
-  EXPECT_NE(message_of([&] { io::read_exposure(with_sky, spec); }).find("sigma from zero"), std::string::npos);
+  testing::expect_error([&] { io::read_exposure(with_sky, spec); }, "sigma from zero");
   spec.subtract_sky = "mesh";
   spec.sky_mesh_px = 32;
   const io::ExposureData mended = io::read_exposure(with_sky, spec);
@@ -435,21 +416,15 @@ TEST(FluxScale, ConventionAndZeroPoint) {
   EXPECT_NEAR(zp.flux_scale, std::pow(10.0, 0.4 * (30.0126 - 27.5)), 1e-9);
   EXPECT_NE(zp.flux_scale_source.find("zero_point = 30.0126 to target_zero_point 27.5"), std::string::npos)
       << zp.flux_scale_source;
-  EXPECT_NE(message_of([&] { scale_of("target_zero_point = 27.5\n", ""); })
-                .find("target_zero_point needs zero_point_key or each exposure's zero_point"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { scale_of("target_zero_point = 27.5\nzero_point_key = \"MAGZERO\"\n", ""); })
-                .find("no zero point: no MAGZERO keyword in its headers"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { scale_of("", "zero_point = 30\n"); })
-                .find("zero points are given, but no target_zero_point"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { scale_of("flux_scale_keys = [\"FSCALE\"]\n", ""); })
-                .find("'flux_scale_keys' is no longer read: give flux_scale_key"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] { scale_of("flux_scale_convension = \"divide\"\n", ""); })
-                .find("'flux_scale_convension' is not a manifest key; did you mean 'flux_scale_convention'?"),
-            std::string::npos);
+  testing::expect_error([&] { scale_of("target_zero_point = 27.5\n", ""); },
+                        "target_zero_point needs zero_point_key or each exposure's zero_point");
+  testing::expect_error([&] { scale_of("target_zero_point = 27.5\nzero_point_key = \"MAGZERO\"\n", ""); },
+                        "no zero point: no MAGZERO keyword in its headers");
+  testing::expect_error([&] { scale_of("", "zero_point = 30\n"); }, "zero points are given, but no target_zero_point");
+  testing::expect_error([&] { scale_of("flux_scale_keys = [\"FSCALE\"]\n", ""); },
+                        "'flux_scale_keys' is no longer read: give flux_scale_key");
+  testing::expect_error([&] { scale_of("flux_scale_convension = \"divide\"\n", ""); },
+                        "'flux_scale_convension' is not a manifest key; did you mean 'flux_scale_convention'?");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "mpi/partition.hpp"
 #include "mpi/tile_grid.hpp"
+#include "tests/test_support.hpp"
 
 namespace astroclear {
 namespace {
@@ -23,12 +24,8 @@ TEST(Partition, BalancedContiguousDeterministic) {
 }
 
 TEST(Partition, MoreRanksThanExposuresIsAnError) {
-  try {
-    mpi::partition_exposures(std::vector<std::int64_t>(3, 10), 4);
-    FAIL() << "expected an Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("more MPI ranks (4) than exposures (3)"), std::string::npos) << e.what();
-  }
+  testing::expect_error([] { mpi::partition_exposures(std::vector<std::int64_t>(3, 10), 4); },
+                        "more MPI ranks (4) than exposures (3)");
 }
 
 TEST(Partition, DeviceAndThreads) {
@@ -50,16 +47,7 @@ TEST(Partition, DescriptionListsTheRunsOfABlockWithGaps) {
 namespace astroclear::mpi {
 namespace {
 
-/// Runs `call`, which must throw Error with `text` in its message.
-template <class Call>
-void expect_error(Call call, const std::string& text) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected one containing: " << text;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-  }
-}
+using testing::expect_error;
 
 TEST(TileGrid, ParsesRowsByColumnsAndRefusesOtherText) {
   EXPECT_EQ(TileGrid::parse("2x3").rows, 2);

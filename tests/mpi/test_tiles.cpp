@@ -167,7 +167,7 @@ class TiledTraining : public Tiles {
   };
 
   Run train(mpi::Communicator& comm, const mpi::TileGrid& grid) {
-    const std::int64_t encoder_halo = *std::max_element(config_.kernel_sizes.begin(), config_.kernel_sizes.end()) / 2;
+    const std::int64_t encoder_halo = kernel_halo(config_.kernel_sizes);
     jobs::LoadedStack loaded =
         jobs::load_for_fit(manifest_, config_.validation, comm, 0, jobs::TileRequest{grid, encoder_halo});
     Trainer trainer(config_, loaded.stack, comm, torch::kCPU, loaded.tiles.get());
@@ -412,7 +412,7 @@ TEST_F(TiledTraining, NcclOnGpusMatchesMpiOnCpus) {
   const double frame_error = (frame_gpu.cpu() - frame_cpu).abs().max().item<double>();
   EXPECT_EQ(frame_error, 0.0);
 
-  const std::int64_t encoder_halo = *std::max_element(config_.kernel_sizes.begin(), config_.kernel_sizes.end()) / 2;
+  const std::int64_t encoder_halo = kernel_halo(config_.kernel_sizes);
   jobs::LoadedStack gpu_stack =
       jobs::load_for_fit(manifest_, config_.validation, *nccl, 0, jobs::TileRequest{grid, encoder_halo});
   gpu_stack.stack.to_for_training(cuda);
