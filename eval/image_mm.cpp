@@ -41,8 +41,7 @@ torch::Tensor image_mm(const LocalStack& stack, const PsfDecoder& decoder, const
   const torch::Tensor pedestal = config.pedestal * s;
   const torch::Tensor data = (stack.images + pedestal).clamp_min(0);
 
-  const mpi::TileGeometry* tile = field.tiled() ? &field.tiles()->tile : nullptr;
-  torch::Tensor x = field.tile_of(torch::nan_to_num(inverse_variance_coadd(stack, comm, tile) / stack.flux_unit, 0.0))
+  torch::Tensor x = torch::nan_to_num(inverse_variance_coadd(stack, field) / stack.flux_unit, 0.0)
                         .to(stack.images.device())
                         .clamp_min(kStartFloor);
   // Pixels no exposure covers keep their start (the denominator is 0 there).

@@ -35,8 +35,7 @@ torch::Tensor richardson_lucy(const LocalStack& stack, const PsfDecoder& decoder
   torch::NoGradGuard no_grad;  // the adjoint is explicit (PsfDecoder::adjoint_sum)
   // Start: the inverse-variance coadd in normalised units (0 where no exposure is good), clipped
   // to a positive floor.
-  const mpi::TileGeometry* tile = field.tiled() ? &field.tiles()->tile : nullptr;
-  torch::Tensor x = field.tile_of(torch::nan_to_num(inverse_variance_coadd(stack, comm, tile) / stack.flux_unit, 0.0))
+  torch::Tensor x = torch::nan_to_num(inverse_variance_coadd(stack, field) / stack.flux_unit, 0.0)
                         .to(stack.images.device())
                         .clamp_min(kStartFloor);
   torch::Tensor norm = field.collect(decoder.adjoint_sum(weight));

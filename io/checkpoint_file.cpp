@@ -294,6 +294,7 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
   Hdf5File f = Hdf5File::open(path);
   const std::int64_t version = check_format(f, path);
   Checkpoint c;
+  c.format_version = version;
   DatasetSums sums;
   c.iteration = f.read_int_attribute("/", "iteration");
   c.ranks = f.read_int_attribute("/", "ranks");

@@ -16,7 +16,8 @@ namespace astroclear::io {
 //   /inputs           attrs manifest, height, width, flux_unit
 //   /inputs/files     (n) strings: each exposure's file, in manifest order
 //   /inputs/psfs      (n) strings
-//   /inputs/checksums (n) uint64: checksum of the pixels read (image, sigma, good mask, PSF)
+//   /inputs/checksums (n) uint64: each exposure's input fingerprint (Note [input fingerprint]; in
+//                     versions 1 and 2 a checksum of its whole calibrated planes and PSF)
 //   /loss_history     (iteration) float64
 //   /latent           (H, W) float32, calibrated flux: for inspection, not needed to resume
 //   /parameters/NAME  float32, axis 0 = exposure (attr sharded = 1) or replicated (sharded = 0);
@@ -29,8 +30,9 @@ namespace astroclear::io {
 // /parameters runs over the fitted exposures: the inputs less the held-out ones, in manifest order.
 
 inline constexpr const char* kCheckpointFormat = "astroclear-checkpoint";
-/// Written: 2 (held-out exposures and their record). Read: 1 and 2 (a version 1 file held nothing out).
-inline constexpr std::int64_t kCheckpointVersion = 2;
+/// Written: 3 (input fingerprints that do not depend on the tile grid). Read: 1-3 (a version 1
+/// file held nothing out; versions 1 and 2 hold checksums of whole planes as inputs).
+inline constexpr std::int64_t kCheckpointVersion = 3;
 
 /// A row-major float array.
 struct FloatArray {
@@ -55,6 +57,7 @@ struct CheckpointInput {
 
 /// Everything in a checkpoint file.
 struct Checkpoint {
+  std::int64_t format_version = kCheckpointVersion;  ///< of the file read; written: always the current
   std::int64_t iteration = 0;
   std::int64_t ranks = 0;  ///< ranks of the run that wrote it
   std::string created_utc;

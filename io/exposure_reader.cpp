@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <tuple>
 
 #include "common/error.hpp"
+#include "common/order_statistics.hpp"
 #include "common/number_text.hpp"
+#include "io/checksum.hpp"
 #include "io/fits_file.hpp"
 #include "io/psfex.hpp"
 #include "io/wcs.hpp"
@@ -367,21 +370,20 @@ struct MaskPlane {
   }
 };
 
-MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, const Image& image,
-                          const std::string& image_where, std::vector<std::string>& warnings) {
-  const std::int64_t h = image.height, w = image.width;
+MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, const PixelBox& box, std::int64_t h,
+                          std::int64_t w, const std::string& image_where, std::vector<std::string>& warnings) {
   MaskPlane plane;
-  plane.mask = MaskImage{h, w, std::vector<std::int32_t>(h * w, 0)};
+  plane.mask = MaskImage{box.height(), box.width(), std::vector<std::int32_t>(static_cast<std::size_t>(box.count()), 0)};
   const bool mef = !spec.file.empty();
   if (!mef && spec.mask.empty()) return plane;
   FitsFile mask_file = open_plane(mef ? spec.file : spec.mask, stack.mask_hdu, mef);
   plane.present = true;
   plane.where = mask_file.where();
-  plane.mask = mask_file.read_mask();
-  if (plane.mask.height != h || plane.mask.width != w) {
-    throw Error(plane.where + ": " + shape_text(plane.mask.height, plane.mask.width) + " pixels, but " + image_where +
-                " is " + shape_text(h, w));
+  const auto [mh, mw] = mask_file.image_shape();
+  if (mh != h || mw != w) {
+    throw Error(plane.where + ": " + shape_text(mh, mw) + " pixels, but " + image_where + " is " + shape_text(h, w));
   }
+  plane.mask = mask_file.read_mask(box);
   if (stack.mask_kind == "codes") {
     plane.codes = true;
     plane.bad_codes = stack.bad_mask_codes;
@@ -402,46 +404,68 @@ MaskPlane read_mask_plane(const ExposureSpec& spec, const StackSpec& stack, cons
   return plane;
 }
 
-/// Fills out.image, out.sigma and out.good (calibrated: divided by the flux scale) and the pixel
-/// counts from the planes; returns how many good pixels have a variance <= 0 (inverse variance < 0).
-std::int64_t calibrate(const Image& image, const Image& variance, bool inverse, const MaskPlane& mask,
-                       double flux_scale, ExposureData& out) {
-  const std::int64_t h = image.height, w = image.width;
-  out.image = Image(h, w, 0.0f);
-  out.sigma = Image(h, w, 1.0f);
-  out.good.assign(h * w, 0);
-  out.saturated.assign(h * w, 0);
-  std::int64_t nonpositive = 0;
-  for (std::int64_t i = 0; i < h * w; ++i) {
-    const std::int64_t code = mask.mask.pixels[i];
-    out.saturated[i] = mask.saturated(code) ? 1 : 0;
-    if (mask.bad(code)) {
-      ++out.mask_rejected_pixels;
-      continue;
-    }
-    const float y = image.pixels[i];
-    float v = variance.pixels[i];
-    if (!std::isfinite(y) || !std::isfinite(v)) {
-      ++out.nonfinite_pixels;
-      continue;
-    }
-    if (inverse) {
-      if (v == 0.0f) {  // inverse variance 0: no information, as masked
-        ++out.zero_weight_pixels;
+/// The pixel counts of an exposure's part; summed over the parts, the exposure's.
+struct PixelCounts {
+  double good = 0, nonfinite = 0, mask_rejected = 0, zero_weight = 0, nonpositive = 0;
+};
+
+/// Fills out.image, out.sigma, out.good and out.saturated over `part.read` (calibrated: divided
+/// by the flux scale) from the planes read there; counts the pixels of `part.own`.
+PixelCounts calibrate(const Image& image, const Image& variance, bool inverse, const MaskPlane& mask,
+                      double flux_scale, const ExposurePart& part, ExposureData& out) {
+  const PixelBox& box = part.read;
+  const std::int64_t n = box.count();
+  out.image = Image(box.height(), box.width(), 0.0f);
+  out.sigma = Image(box.height(), box.width(), 1.0f);
+  out.good.assign(static_cast<std::size_t>(n), 0);
+  out.saturated.assign(static_cast<std::size_t>(n), 0);
+  PixelCounts counts;
+  for (std::int64_t r = 0; r < box.height(); ++r) {
+    const std::int64_t y = box.y0 + r;
+    const bool own_row = y >= part.own.y0 && y < part.own.y1;
+    for (std::int64_t c = 0; c < box.width(); ++c) {
+      const std::int64_t i = r * box.width() + c, x = box.x0 + c;
+      const double own = own_row && x >= part.own.x0 && x < part.own.x1 ? 1 : 0;
+      const std::int64_t code = mask.mask.pixels[i];
+      out.saturated[i] = mask.saturated(code) ? 1 : 0;
+      if (mask.bad(code)) {
+        counts.mask_rejected += own;
         continue;
       }
-      v = 1.0f / v;
+      const float y_value = image.pixels[i];
+      float v = variance.pixels[i];
+      if (!std::isfinite(y_value) || !std::isfinite(v)) {
+        counts.nonfinite += own;
+        continue;
+      }
+      if (inverse) {
+        if (v == 0.0f) {  // inverse variance 0: no information, as masked
+          counts.zero_weight += own;
+          continue;
+        }
+        v = 1.0f / v;
+      }
+      if (v <= 0.0f) {
+        counts.nonpositive += own;
+        continue;
+      }
+      out.good[i] = 1;
+      out.image.pixels[i] = static_cast<float>(y_value / flux_scale);
+      out.sigma.pixels[i] = static_cast<float>(std::sqrt(static_cast<double>(v)) / flux_scale);
+      counts.good += own;
     }
-    if (v <= 0.0f) {
-      ++nonpositive;
-      continue;
-    }
-    out.good[i] = 1;
-    out.image.pixels[i] = static_cast<float>(y / flux_scale);
-    out.sigma.pixels[i] = static_cast<float>(std::sqrt(static_cast<double>(v)) / flux_scale);
-    ++out.good_pixels;
   }
-  return nonpositive;
+  return counts;
+}
+
+/// Calls `visit(i, y, x)` for each pixel of `part.own`: i its index in `part.read`, (y, x) in the exposure.
+template <class Visit>
+void for_own_pixels(const ExposurePart& part, Visit visit) {
+  for (std::int64_t y = part.own.y0; y < part.own.y1; ++y) {
+    for (std::int64_t x = part.own.x0; x < part.own.x1; ++x) {
+      visit((y - part.read.y0) * part.read.width() + (x - part.read.x0), y, x);
+    }
+  }
 }
 
 // Note [sky check]: astroclear models sky-subtracted exposures: a sky left in would be restored as
@@ -456,76 +480,126 @@ std::int64_t calibrate(const Image& image, const Image& variance, bool inverse, 
 // the good pixels in boxes of sky_mesh_px (default 64; a box with fewer than a quarter of its
 // pixels good takes the exposure's median), interpolated bilinearly between the boxes' centres and
 // linearly beyond the outer ones. Like SExtractor's, the map follows anything broader than a box:
-// a box should be several times the largest source's size.
+// a box should be several times the largest source's size. Every statistic is over the whole
+// exposure, whichever part of it a rank reads (Note [exposure parts]).
 
-/// The smooth sky map of Note [sky check] over the good pixels of `out`.
-std::vector<float> sky_mesh(const ExposureData& out, std::int64_t box) {
-  const std::int64_t h = out.image.height, w = out.image.width;
-  const std::int64_t ny = (h + box - 1) / box, nx = (w + box - 1) / box;
-  const auto median = [](std::vector<float> v) {  // of an even count, the mean of the middle two
-    const auto middle = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-    std::nth_element(v.begin(), middle, v.end());
-    if (v.size() % 2 == 1) return *middle;
-    return 0.5f * (*middle + *std::max_element(v.begin(), middle));
-  };
-  std::vector<float> all;
-  for (std::size_t i = 0; i < out.good.size(); ++i) {
-    if (out.good[i] != 0) all.push_back(out.image.pixels[i]);
+/// The smooth sky map of Note [sky check], from the medians of its boxes.
+class SkyMesh {
+ public:
+  SkyMesh(std::int64_t height, std::int64_t width, std::int64_t box)
+      : h_(height), w_(width), box_(box), ny_((height + box - 1) / box), nx_((width + box - 1) / box) {}
+  std::int64_t boxes() const { return ny_ * nx_; }
+  std::int64_t box_of(std::int64_t y, std::int64_t x) const { return (y / box_) * nx_ + x / box_; }
+  /// The pixels of box `b` (fewer at the right and bottom edges).
+  std::int64_t box_pixels(std::int64_t b) const {
+    const std::int64_t by = b / nx_, bx = b % nx_;
+    return (std::min(h_, (by + 1) * box_) - by * box_) * (std::min(w_, (bx + 1) * box_) - bx * box_);
   }
-  const float fallback = median(all);
-  std::vector<float> mesh(static_cast<std::size_t>(ny * nx), fallback);
-  for (std::int64_t by = 0; by < ny; ++by) {
-    for (std::int64_t bx = 0; bx < nx; ++bx) {
-      std::vector<float> values;
-      for (std::int64_t r = by * box; r < std::min(h, (by + 1) * box); ++r) {
-        for (std::int64_t c = bx * box; c < std::min(w, (bx + 1) * box); ++c) {
-          if (out.good[r * w + c] != 0) values.push_back(out.image.pixels[r * w + c]);
-        }
+  std::int64_t box_side() const { return box_; }
+  std::vector<float> medians;  ///< per box
+
+  /// The map at pixel (y, x): between the boxes' centres bilinearly, and linearly beyond the outer
+  /// ones, so that a sky that is a plane is removed exactly.
+  float at(std::int64_t y, std::int64_t x) const {
+    std::int64_t y0 = 0, x0 = 0;
+    double ty = 0, tx = 0;
+    cell(y, ny_, y0, ty);
+    cell(x, nx_, x0, tx);
+    const std::int64_t y1 = std::min(y0 + 1, ny_ - 1), x1 = std::min(x0 + 1, nx_ - 1);
+    const auto m = [&](std::int64_t by, std::int64_t bx) { return medians[by * nx_ + bx]; };
+    return static_cast<float>((1 - ty) * ((1 - tx) * m(y0, x0) + tx * m(y0, x1)) + ty * ((1 - tx) * m(y1, x0) + tx * m(y1, x1)));
+  }
+
+  /// The least and greatest value of the map over the exposure, without visiting every pixel: the
+  /// map is bilinear on each cell between four boxes' centres, so its extremes lie at the corner
+  /// pixels of the cells.
+  std::pair<float, float> range() const {
+    const auto corners = [this](std::int64_t pixels, std::int64_t cells) {
+      std::vector<std::int64_t> at{0};
+      std::int64_t previous = -1;
+      for (std::int64_t p = 0; p < pixels; ++p) {
+        std::int64_t first = 0;
+        double t = 0;
+        cell(p, cells, first, t);
+        if (p > 0 && first != previous) at.insert(at.end(), {p - 1, p});
+        previous = first;
       }
-      if (static_cast<std::int64_t>(values.size()) * 4 >= box * box) mesh[by * nx + bx] = median(values);
+      at.push_back(pixels - 1);
+      return at;
+    };
+    float low = std::numeric_limits<float>::infinity(), high = -low;
+    for (std::int64_t y : corners(h_, ny_)) {
+      for (std::int64_t x : corners(w_, nx_)) {
+        low = std::min(low, at(y, x));
+        high = std::max(high, at(y, x));
+      }
     }
+    return {low, high};
   }
-  // Between the boxes' centres bilinearly, and linearly beyond the outer ones, so that a sky that
-  // is a plane is removed exactly.
-  const auto cell = [box](std::int64_t pixel, std::int64_t cells, std::int64_t& first, double& t) {
-    const double at = (pixel + 0.5) / static_cast<double>(box) - 0.5;
+
+ private:
+  void cell(std::int64_t pixel, std::int64_t cells, std::int64_t& first, double& t) const {
+    const double at = (pixel + 0.5) / static_cast<double>(box_) - 0.5;
     first = cells < 2 ? 0 : std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(at)), 0, cells - 2);
     t = cells < 2 ? 0.0 : at - static_cast<double>(first);
-  };
-  std::vector<float> map(static_cast<std::size_t>(h * w));
-  for (std::int64_t r = 0; r < h; ++r) {
-    std::int64_t y0 = 0;
-    double ty = 0;
-    cell(r, ny, y0, ty);
-    const std::int64_t y1 = std::min(y0 + 1, ny - 1);
-    for (std::int64_t c = 0; c < w; ++c) {
-      std::int64_t x0 = 0;
-      double tx = 0;
-      cell(c, nx, x0, tx);
-      const std::int64_t x1 = std::min(x0 + 1, nx - 1);
-      map[r * w + c] = static_cast<float>((1 - ty) * ((1 - tx) * mesh[y0 * nx + x0] + tx * mesh[y0 * nx + x1]) +
-                                          ty * ((1 - tx) * mesh[y1 * nx + x0] + tx * mesh[y1 * nx + x1]));
-    }
   }
-  return map;
+  std::int64_t h_, w_, box_, ny_, nx_;
+};
+
+/// Queries for the median of `count` values of set `set`: the middle one, or the two middle ones.
+void median_queries(std::size_t set, std::int64_t count, std::vector<OrderQuery>& queries) {
+  queries.push_back({set, count / 2});
+  if (count % 2 == 0) queries.push_back({set, count / 2 - 1});
 }
 
-void check_sky(const StackSpec& stack, const std::string& where, ExposureData& out) {
-  std::vector<float> values, sigmas;
-  values.reserve(static_cast<std::size_t>(out.good_pixels));
-  sigmas.reserve(values.capacity());
-  for (std::size_t i = 0; i < out.good.size(); ++i) {
-    if (out.good[i] == 0) continue;
-    values.push_back(out.image.pixels[i]);
-    sigmas.push_back(out.sigma.pixels[i]);
-  }
-  const auto quantile = [](std::vector<float>& v, std::size_t k) {
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-    return static_cast<double>(v[k]);
-  };
-  const double sigma = quantile(sigmas, sigmas.size() / 2);
+/// The median from the answers of median_queries (the mean of the middle two of an even count).
+float median_answer(std::int64_t count, const std::vector<float>& answers, std::size_t& next) {
+  const float middle = answers[next++];
+  if (count % 2 == 1) return middle;
+  return 0.5f * (middle + answers[next++]);
+}
+
+/// `part.others`'s sum as order_statistics takes it; empty for a whole exposure.
+SumOverParts sum_over(const ExposurePart& part) {
+  if (part.others == nullptr) return {};
+  return [others = part.others](std::vector<double>& values) { others->sum(values); };
+}
+
+void check_sky(const StackSpec& stack, const std::string& where, const ExposurePart& part, std::int64_t h,
+               std::int64_t w, ExposureData& out) {
+  const std::int64_t n = out.good_pixels;  // over the whole exposure
+  std::vector<std::vector<float>> sets(2);  // 0: good values, 1: good sigmas, then the mesh's boxes
+  std::optional<SkyMesh> mesh;
+  if (stack.subtract_sky == "mesh") mesh.emplace(h, w, stack.sky_mesh_px);
+  std::vector<double> box_counts(mesh ? static_cast<std::size_t>(mesh->boxes()) : 0, 0.0);
+  if (mesh) sets.resize(2 + box_counts.size());
+  for_own_pixels(part, [&](std::int64_t i, std::int64_t y, std::int64_t x) {
+    if (out.good[i] == 0) return;
+    sets[0].push_back(out.image.pixels[i]);
+    sets[1].push_back(out.sigma.pixels[i]);
+    if (mesh) {
+      const std::int64_t b = mesh->box_of(y, x);
+      sets[2 + b].push_back(out.image.pixels[i]);
+      box_counts[b] += 1;
+    }
+  });
+  std::vector<OrderQuery> queries{{1, n / 2}};  // the sigma, then what the mode needs
   if (stack.subtract_sky == "median") {
-    const double median = quantile(values, values.size() / 2);
+    queries.push_back({0, n / 2});
+  } else if (mesh) {
+    if (part.others != nullptr) part.others->sum(box_counts);
+    median_queries(0, n, queries);  // the fallback of boxes with too few good pixels
+    for (std::size_t b = 0; b < box_counts.size(); ++b) {
+      const auto count = static_cast<std::int64_t>(box_counts[b]);
+      if (count * 4 >= mesh->box_side() * mesh->box_side()) median_queries(2 + b, count, queries);
+    }
+  } else {
+    queries.push_back({0, n / 4});
+  }
+  const std::vector<float> answers = order_statistics(sets, queries, sum_over(part));
+  const double sigma = answers[0];
+  if (stack.subtract_sky == "median") {
+    const double median = answers[1];
     for (std::size_t i = 0; i < out.good.size(); ++i) {
       if (out.good[i] != 0) out.image.pixels[i] -= static_cast<float>(median);
     }
@@ -533,20 +607,29 @@ void check_sky(const StackSpec& stack, const std::string& where, ExposureData& o
                            " (" + number_text(median / sigma) + " sigma)");
     return;
   }
-  if (stack.subtract_sky == "mesh") {
-    const std::vector<float> map = sky_mesh(out, stack.sky_mesh_px);
-    const auto [low, high] = std::minmax_element(map.begin(), map.end());
-    for (std::size_t i = 0; i < out.good.size(); ++i) {
-      if (out.good[i] != 0) out.image.pixels[i] -= map[i];
+  if (mesh) {
+    std::size_t next = 1;
+    const float fallback = median_answer(n, answers, next);
+    mesh->medians.assign(box_counts.size(), fallback);
+    for (std::size_t b = 0; b < box_counts.size(); ++b) {
+      const auto count = static_cast<std::int64_t>(box_counts[b]);
+      if (count * 4 >= mesh->box_side() * mesh->box_side()) mesh->medians[b] = median_answer(count, answers, next);
     }
+    for (std::int64_t r = 0; r < part.read.height(); ++r) {
+      for (std::int64_t c = 0; c < part.read.width(); ++c) {
+        const std::int64_t i = r * part.read.width() + c;
+        if (out.good[i] != 0) out.image.pixels[i] -= mesh->at(part.read.y0 + r, part.read.x0 + c);
+      }
+    }
+    const auto [low, high] = mesh->range();
     out.warnings.push_back(where + ": subtract_sky = \"mesh\": subtracted a sky map in boxes of " +
-                           std::to_string(stack.sky_mesh_px) + " px, from " + number_text(*low * out.flux_scale) +
-                           " to " + number_text(*high * out.flux_scale) + " (" + number_text(*low / sigma) + " to " +
-                           number_text(*high / sigma) + " sigma)");
+                           std::to_string(stack.sky_mesh_px) + " px, from " + number_text(low * out.flux_scale) +
+                           " to " + number_text(high * out.flux_scale) + " (" + number_text(low / sigma) + " to " +
+                           number_text(high / sigma) + " sigma)");
     return;
   }
   constexpr double kQuartileOfUnitNoise = 0.6745;  // the upper quartile of a unit Gaussian
-  const double level = quantile(values, values.size() / 4) + kQuartileOfUnitNoise * sigma;
+  const double level = answers[1] + kQuartileOfUnitNoise * sigma;
   if (std::abs(level) > stack.sky_tolerance_sigma * sigma) {
     throw Error(where + ": its sky level is " + number_text(level / sigma) + " sigma from zero (" +
                 number_text(level * out.flux_scale) +
@@ -557,43 +640,136 @@ void check_sky(const StackSpec& stack, const std::string& where, ExposureData& o
   }
 }
 
+/// The sum over the parts of a 64-bit value, modulo 2^64, exactly: in four 16-bit limbs, whose
+/// sums over any number of parts below 2^37 doubles hold exactly.
+std::uint64_t sum_modulo_2_64(std::uint64_t value, const ExposurePart& part) {
+  if (part.others == nullptr) return value;
+  std::vector<double> limbs(4);
+  for (int j = 0; j < 4; ++j) limbs[j] = static_cast<double>((value >> (16 * j)) & 0xffffu);
+  part.others->sum(limbs);
+  std::uint64_t total = 0;
+  for (int j = 0; j < 4; ++j) total += static_cast<std::uint64_t>(limbs[j]) << (16 * j);
+  return total;
+}
+
+// Note [input fingerprint]: checkpoints remember what their run read, so that a resume on other
+// inputs is refused. The fingerprint of an exposure is a sum modulo 2^64 of a hash of each
+// pixel's place and calibrated values (image and sigma bits, good), hashed with the exposure's
+// shape and its PSF: the parts of an exposure read on different ranks (tiles) add up to the
+// whole's, so it does not depend on the tile grid. A change of any one pixel changes it. Format
+// 2 checkpoints held a sequential checksum of the whole planes (Checksum over image, sigma, good,
+// PSF), which only a reader of the whole exposure can compute (ExposureData::plane_checksum).
+
+/// The input fingerprint of the exposure that `part` is of (collective over its parts).
+std::uint64_t fingerprint(const ExposurePart& part, std::int64_t h, std::int64_t w, const Image& psf,
+                          const ExposureData& out) {
+  const auto mix = [](std::uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t local = 0;
+  for_own_pixels(part, [&](std::int64_t i, std::int64_t y, std::int64_t x) {
+    std::uint32_t image_bits, sigma_bits;
+    std::memcpy(&image_bits, &out.image.pixels[i], sizeof image_bits);
+    std::memcpy(&sigma_bits, &out.sigma.pixels[i], sizeof sigma_bits);
+    const std::uint64_t values = (static_cast<std::uint64_t>(image_bits) << 32 | sigma_bits) ^ (out.good[i] != 0 ? 0x9E3779B97F4A7C15ULL : 0);
+    local += mix(static_cast<std::uint64_t>(y * w + x) * 0x9E3779B97F4A7C15ULL + mix(values));
+  });
+  Checksum sum;
+  sum.add(sum_modulo_2_64(local, part));
+  sum.add(static_cast<std::uint64_t>(h));
+  sum.add(static_cast<std::uint64_t>(w));
+  sum.add(psf.pixels);
+  return sum.value();
+}
+
 }  // namespace
 
+// Note [exposure parts]: on tiles a rank reads only its tile and the halo around it (CFITSIO
+// subset reads) of each of its exposures; the ranks of the other tiles read the rest. What the
+// reader decides for the whole exposure (the pixel counts and the checks on them, the sky
+// statistics and subtraction, the input fingerprint) it decides from sums over the parts
+// (ExposureParts), so every part reaches the same result as a reader of the whole exposure, and
+// refuses together with it. Each part first reads on its own, then all agree on any failure,
+// and only then take part in the sums: a part that cannot read its pixels stops the others at the
+// agreement instead of leaving them waiting in a sum.
+
 ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
+  return read_exposure(spec, stack, ExposurePart{});
+}
+
+ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack, const ExposurePart& asked) {
   ExposureData out;
   out.label = spec.label();
   const bool mef = !spec.file.empty();
+  ExposurePart part = asked;
+  std::int64_t h = 0, w = 0;
+  std::string image_where, var_where;
+  MaskPlane mask;
+  bool inverse = false;
+  PixelCounts counts;
+  Image centre_psf;  // the PSF at the exposure's centre, which the fingerprint takes
+  std::string error;
+  try {
+    FitsFile image_file = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
+    image_where = image_file.where();
+    std::tie(h, w) = image_file.image_shape();
+    if (part.others == nullptr) part.read = part.own = PixelBox::whole(h, w);
+    if (!PixelBox::whole(h, w).contains(part.read) || !part.read.contains(part.own)) {
+      throw Error(image_where + ": is " + shape_text(h, w) + " px, too small for " + part.description);
+    }
+    out.box = part.read;
+    const Image image = image_file.read_image(part.read);
+    out.image_header = image_file.read_cards();
 
-  FitsFile image_file = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
-  const std::string image_where = image_file.where();
-  const Image image = image_file.read_image();
-  out.image_header = image_file.read_cards();
-  const std::int64_t h = image.height, w = image.width;
+    const auto [flux_scale, scale_source] = flux_scale_of(spec, stack, image_file);
+    if (!std::isfinite(flux_scale) || flux_scale <= 0) {
+      throw Error(out.label + ": flux scale from " + scale_source + " is " + number_text(flux_scale) +
+                  "; must be finite and > 0");
+    }
+    out.flux_scale = flux_scale;
+    out.flux_scale_source = scale_source;
 
-  const auto [flux_scale, scale_source] = flux_scale_of(spec, stack, image_file);
-  if (!std::isfinite(flux_scale) || flux_scale <= 0) {
-    throw Error(out.label + ": flux scale from " + scale_source + " is " + number_text(flux_scale) +
-                "; must be finite and > 0");
+    // Variance, or inverse variance turned into variance.
+    inverse = !mef && !spec.inverse_variance.empty();
+    FitsFile var_file = open_plane(mef ? spec.file : (inverse ? spec.inverse_variance : spec.variance),
+                                   stack.variance_hdu, mef);
+    var_where = var_file.where();
+    const auto [vh, vw] = var_file.image_shape();
+    if (vh != h || vw != w) {
+      throw Error(var_where + ": " + shape_text(vh, vw) + " pixels, but " + image_where + " is " + shape_text(h, w));
+    }
+    const Image variance = var_file.read_image(part.read);
+    mask = read_mask_plane(spec, stack, part.read, h, w, image_where, out.warnings);
+    counts = calibrate(image, variance, inverse, mask, flux_scale, part, out);
+
+    const std::string header = spec.psf_frame.empty() ? std::string() : image_file.header_text();
+    centre_psf = read_psf(spec, h, w, out.warnings, header);
+    if (part.psf_offset[0] != 0 || part.psf_offset[1] != 0) {
+      std::vector<std::string> again;  // said once already, for the centre
+      out.psf = read_psf(spec, h, w, again, header, part.psf_offset);
+    } else {
+      out.psf = centre_psf;
+    }
+  } catch (const Error& e) {
+    if (part.others == nullptr) throw;
+    error = std::string(e.what()) + " (reading " + part.description + ")";
   }
-  out.flux_scale = flux_scale;
-  out.flux_scale_source = scale_source;
-
-  // Variance, or inverse variance turned into variance.
-  const bool inverse = !mef && !spec.inverse_variance.empty();
-  FitsFile var_file = open_plane(mef ? spec.file : (inverse ? spec.inverse_variance : spec.variance),
-                                 stack.variance_hdu, mef);
-  const Image variance = var_file.read_image();
-  const std::string var_where = var_file.where();
-  if (variance.height != h || variance.width != w) {
-    throw Error(var_where + ": " + shape_text(variance.height, variance.width) + " pixels, but " + image_where +
-                " is " + shape_text(h, w));
+  if (part.others != nullptr) {
+    part.others->agree(error);
+    std::vector<double> sums{counts.good, counts.nonfinite, counts.mask_rejected, counts.zero_weight,
+                             counts.nonpositive};
+    part.others->sum(sums);
+    counts = PixelCounts{sums[0], sums[1], sums[2], sums[3], sums[4]};
   }
-  const MaskPlane mask = read_mask_plane(spec, stack, image, image_where, out.warnings);
-
-  const std::int64_t nonpositive = calibrate(image, variance, inverse, mask, flux_scale, out);
-  if (nonpositive > 0) {
-    throw Error(var_where + ": " + std::to_string(nonpositive) + " pixels " + (inverse ? "< 0" : "<= 0") +
-                " where " + (mask.present ? "MASK" : "the exposure") + " is good; " +
+  out.good_pixels = static_cast<std::int64_t>(counts.good);
+  out.nonfinite_pixels = static_cast<std::int64_t>(counts.nonfinite);
+  out.mask_rejected_pixels = static_cast<std::int64_t>(counts.mask_rejected);
+  out.zero_weight_pixels = static_cast<std::int64_t>(counts.zero_weight);
+  if (counts.nonpositive > 0) {
+    throw Error(var_where + ": " + std::to_string(static_cast<std::int64_t>(counts.nonpositive)) + " pixels " +
+                (inverse ? "< 0" : "<= 0") + " where " + (mask.present ? "MASK" : "the exposure") + " is good; " +
                 (inverse ? "inverse variance must be >= 0" : "variance must be > 0"));
   }
   if (out.nonfinite_pixels > 0) {
@@ -606,8 +782,16 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack) {
                 " with inverse variance 0 in " + (inverse ? var_where : std::string("no inverse-variance file")) +
                 ", " + std::to_string(out.nonfinite_pixels) + " NaN/Inf); an exposure needs good pixels");
   }
-  check_sky(stack, image_where, out);
-  out.psf = read_psf(spec, h, w, out.warnings, spec.psf_frame.empty() ? std::string() : image_file.header_text());
+  check_sky(stack, image_where, part, h, w, out);
+  out.checksum = fingerprint(part, h, w, centre_psf, out);
+  if (part.others == nullptr) {
+    Checksum planes;
+    planes.add(out.image.pixels);
+    planes.add(out.sigma.pixels);
+    planes.add(out.good);
+    planes.add(centre_psf.pixels);
+    out.plane_checksum = planes.value();
+  }
   return out;
 }
 

@@ -12,14 +12,17 @@
 
 namespace astroclear::io {
 
-/// One exposure as the method sees it: calibrated to the common photometric scale.
+/// One exposure (or the part of it a rank reads) as the method sees it: calibrated to the common
+/// photometric scale. The planes cover `box`; the counts, statistics and checksums are the whole
+/// exposure's (Note [exposure parts]).
 struct ExposureData {
   std::string label;      ///< file name for messages and provenance
+  PixelBox box;           ///< the pixels of the exposure that the planes below hold
   Image image;            ///< y / flux_scale; 0 where not good
   Image sigma;            ///< sqrt(variance) / flux_scale; 1 where not good
   std::vector<std::uint8_t> good;  ///< 1 = good pixel
   std::vector<std::uint8_t> saturated;  ///< 1 = the mask calls the pixel saturated (SAT bit or code)
-  Image psf;              ///< odd-sized, non-negative, sum 1
+  Image psf;              ///< odd-sized, non-negative, sum 1 (at the part's offset, Note [tile PSFs])
   double flux_scale = 1.0;  ///< calibrated = image / flux_scale (Note [flux scale])
   std::string flux_scale_source;  ///< where flux_scale came from, for the log
   std::int64_t good_pixels = 0;
@@ -28,6 +31,33 @@ struct ExposureData {
   std::int64_t zero_weight_pixels = 0;  ///< inverse variance 0: no information, left out like masked ones
   std::vector<std::string> warnings;
   std::vector<HeaderCard> image_header;  ///< cards of the image HDU (WCS comes from here)
+  /// The input fingerprint (Note [input fingerprint]): the same for any split into parts.
+  std::uint64_t checksum = 0;
+  /// The checksum of the whole calibrated planes that format 2 checkpoints hold; 0 when read in parts.
+  std::uint64_t plane_checksum = 0;
+};
+
+/// The readers of the other parts of one exposure (Note [exposure parts]). Every part calls the
+/// same methods in the same order.
+class ExposureParts {
+ public:
+  virtual ~ExposureParts() = default;
+  /// Sums `values` over every part, in place.
+  virtual void sum(std::vector<double>& values) = 0;
+  /// After each part's own reading: if any part's `error` is not empty, every part throws Error
+  /// with the message of the first failing part.
+  virtual void agree(const std::string& error) = 0;
+};
+
+/// Which pixels of an exposure a reader reads, and with whom it shares the rest.
+struct ExposurePart {
+  PixelBox read;  ///< read, calibrated and returned (a tile and its halo, within the exposure)
+  PixelBox own;   ///< inside `read`: the pixels this part counts towards the exposure's statistics
+  /// The readers of the rest of the exposure; nullptr: this reader reads the whole exposure
+  /// (`read` and `own` are then ignored).
+  ExposureParts* others = nullptr;
+  std::array<double, 2> psf_offset{0, 0};  ///< where its PSF is evaluated (read_psf's offset)
+  std::string description;  ///< "tile 0,0 (rows 0-31, columns 0-63)", added to its reading errors
 };
 
 /// An exposure's image HDU as its header alone tells it: shape, header text (for io::Wcs), where.
@@ -44,6 +74,10 @@ std::vector<HeaderCard> read_image_header(const ExposureSpec& spec, const StackS
 /// and value expected for: missing file or HDU, planes of different shapes, variance <= 0 where the
 /// mask is good, no good pixel, a bad flux scale, and every PSF problem of read_psf.
 ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack);
+/// Collective over `part.others`. The part `part.read` of an exposure, validated and calibrated as
+/// the whole exposure would be (Note [exposure parts]): no pixel outside `part.read` is read. Its
+/// PSF is the model at `part.psf_offset` from the centre; the fingerprint takes the centre's.
+ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack, const ExposurePart& part);
 
 /// Reads an exposure's PSF (Note [PSF inputs]): a FITS image, a plane of a cube (psf_plane) or a
 /// PSFEx model evaluated at the exposure's centre or psf_position. Validates it against an exposure

@@ -270,23 +270,58 @@ std::string FitsFile::read_string_cell(const std::string& column, std::int64_t r
   return value;
 }
 
-Image FitsFile::read_image() {
+namespace {
+
+/// fits_read_subset's corners (1-based, inclusive) of `box`, checked against the image's shape.
+/// With " (rows ..., columns ...)" unless `box` is the whole image, for messages.
+std::string subset_corners(const PixelBox& box, std::int64_t h, std::int64_t w, const std::string& where,
+                           long first[2], long last[2]) {
+  const bool whole = box == PixelBox::whole(h, w);
+  if (!whole && (box.y0 < 0 || box.x0 < 0 || box.y1 > h || box.x1 > w || box.height() <= 0 || box.width() <= 0)) {
+    throw Error(where + ": " + box.text() + " asked for, but the image is " + shape_text(h, w));
+  }
+  first[0] = static_cast<long>(box.x0 + 1);
+  first[1] = static_cast<long>(box.y0 + 1);
+  last[0] = static_cast<long>(box.x1);
+  last[1] = static_cast<long>(box.y1);
+  return whole ? "" : " (" + box.text() + ")";
+}
+
+}  // namespace
+
+Image FitsFile::read_image(const PixelBox& box) {
   const auto [h, w] = image_shape();
-  Image image(h, w);
+  long first[2], last[2], step[2] = {1, 1};
+  const std::string part = subset_corners(box, h, w, where(), first, last);
+  Image image(box.height(), box.width());
   int status = 0, anynul = 0;
   float nan = std::numeric_limits<float>::quiet_NaN();
-  fits_read_img(as_fits(handle()), TFLOAT, 1, h * w, &nan, image.pixels.data(), &anynul, &status);
-  check(status, "reading pixels");
+  if (box.count() == 0) return image;  // an empty image (NAXISn = 0) has nothing to read
+  fits_read_subset(as_fits(handle()), TFLOAT, first, last, step, &nan, image.pixels.data(), &anynul, &status);
+  check(status, "reading pixels" + part);
   return image;
+}
+
+MaskImage FitsFile::read_mask(const PixelBox& box) {
+  const auto [h, w] = image_shape();
+  long first[2], last[2], step[2] = {1, 1};
+  const std::string part = subset_corners(box, h, w, where(), first, last);
+  MaskImage mask{box.height(), box.width(), std::vector<std::int32_t>(static_cast<std::size_t>(box.count()), 0)};
+  int status = 0, anynul = 0;
+  if (box.count() == 0) return mask;
+  fits_read_subset(as_fits(handle()), TINT, first, last, step, nullptr, mask.pixels.data(), &anynul, &status);
+  check(status, "reading mask pixels" + part);
+  return mask;
+}
+
+Image FitsFile::read_image() {
+  const auto [h, w] = image_shape();
+  return read_image(PixelBox::whole(h, w));
 }
 
 MaskImage FitsFile::read_mask() {
   const auto [h, w] = image_shape();
-  MaskImage mask{h, w, std::vector<std::int32_t>(h * w, 0)};
-  int status = 0, anynul = 0;
-  fits_read_img(as_fits(handle()), TINT, 1, h * w, nullptr, mask.pixels.data(), &anynul, &status);
-  check(status, "reading mask pixels");
-  return mask;
+  return read_mask(PixelBox::whole(h, w));
 }
 
 std::optional<double> FitsFile::read_double(const std::string& key) {

@@ -46,6 +46,9 @@ class FitsFile {
   std::pair<std::int64_t, std::int64_t> image_shape();
   Image read_image();
   MaskImage read_mask();
+  /// The pixels of `box` alone (CFITSIO subset read: the rest of the image is not read).
+  Image read_image(const PixelBox& box);
+  MaskImage read_mask(const PixelBox& box);
 
   /// The number of axes of the current HDU's image (0 for a table or an empty HDU).
   int image_dimensions();

@@ -27,6 +27,26 @@ struct MaskImage {
   std::vector<std::int32_t> pixels;
 };
 
+/// A rectangle of an image's pixels: rows [y0, y1), columns [x0, x1), 0-indexed.
+struct PixelBox {
+  std::int64_t y0 = 0, y1 = 0, x0 = 0, x1 = 0;
+
+  static PixelBox whole(std::int64_t height, std::int64_t width) { return {0, height, 0, width}; }
+  std::int64_t height() const { return y1 - y0; }
+  std::int64_t width() const { return x1 - x0; }
+  std::int64_t count() const { return height() * width(); }
+  bool operator==(const PixelBox& o) const { return y0 == o.y0 && y1 == o.y1 && x0 == o.x0 && x1 == o.x1; }
+  /// Whether `inner` lies inside this box.
+  bool contains(const PixelBox& inner) const {
+    return inner.y0 >= y0 && inner.y1 <= y1 && inner.x0 >= x0 && inner.x1 <= x1;
+  }
+  /// "rows 0-31, columns 0-63" (inclusive), for messages.
+  std::string text() const {
+    return "rows " + std::to_string(y0) + "-" + std::to_string(y1 - 1) + ", columns " + std::to_string(x0) + "-" +
+           std::to_string(x1 - 1);
+  }
+};
+
 /// One FITS header card kept verbatim (WCS, provenance).
 struct HeaderCard {
   std::string key;

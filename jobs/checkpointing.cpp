@@ -121,10 +121,19 @@ std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::st
                 io::shape_text(loaded.plan.height, loaded.plan.width));
   }
   std::vector<std::string> notes;
+  // Note [input fingerprint]: format 3 holds fingerprints, versions 1 and 2 checksums of whole planes.
+  const bool plane_checksums = c.format_version < 3;
   for (std::size_t t = 0; t < exposures.size(); ++t) {
-    if (c.inputs[t].checksum != loaded.checksums[t]) {
+    const std::uint64_t now = plane_checksums ? loaded.plane_checksums[t] : loaded.checksums[t];
+    if (plane_checksums && now == 0) {
+      throw Error(path + " is a checkpoint of format " + std::to_string(c.format_version) + " (astroclear " +
+                  c.software_version + "), which identifies its inputs by checksums of whole exposures, and "
+                  "exposures on tiles are read in parts: resume it once without --tiles; the checkpoints that "
+                  "run writes resume on any grid");
+    }
+    if (c.inputs[t].checksum != now) {
       throw Error(refuse + "exposure " + std::to_string(t) + " (" + exposures[t].label() + ") has pixel checksum " +
-                  io::checksum_text(loaded.checksums[t]) + ", the checkpoint's " + c.inputs[t].file + " had " +
+                  io::checksum_text(now) + ", the checkpoint's " + c.inputs[t].file + " had " +
                   io::checksum_text(c.inputs[t].checksum));
     }
     if (c.inputs[t].file != exposures[t].label()) {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "mpi/all_reduce.hpp"
+#include "src/field_view.hpp"
 
 namespace astroclear::jobs {
 
@@ -23,24 +24,23 @@ namespace astroclear::jobs {
 //     keep their value and their MP_SAT flag: their flux there comes from fewer exposures.
 
 Coverage stack_coverage(const LoadedStack& loaded, mpi::Communicator& comm) {
+  const FieldView field(comm, loaded.tiles.get());
   const std::int64_t h = loaded.plan.height, w = loaded.plan.width;
-  torch::Tensor counts = loaded.stack.local_count() > 0 ? loaded.stack.good.to(torch::kCPU).sum(0).contiguous()
-                                                        : torch::zeros({h, w});
-  if (loaded.tiles && loaded.tiles->tiled() && loaded.stack.local_count() > 0) {
-    counts = tile_to_field(counts, loaded.tiles->tile);  // Note [tiles]
-  }
-  all_reduce_sum_(counts, comm);
-  torch::Tensor saturated = loaded.saturated.empty()
-                                ? torch::zeros({h, w})
-                                : torch::from_blob(const_cast<std::uint8_t*>(loaded.saturated.data()), {h, w},
-                                                   torch::kUInt8)
-                                      .to(torch::kFloat32);
-  all_reduce_sum_(saturated, comm);
+  // The planes of the pixels this rank holds (its tile, or the field), summed over their ranks.
+  torch::Tensor counts = field.inner(loaded.stack.good).to(torch::kCPU).sum(0);
+  torch::Tensor saturated = torch::from_blob(const_cast<std::uint8_t*>(loaded.saturated.data()),
+                                             {counts.size(0), counts.size(1)}, torch::kUInt8)
+                                .to(torch::kFloat32);
+  torch::Tensor planes = torch::stack({counts, saturated}).contiguous();
+  all_reduce_sum_(planes, field.exposure_sum());
+  counts = field.whole(planes[0]);  // with tiles on rank 0 only, which writes the outputs
+  saturated = field.whole(planes[1]);
   Coverage out;
+  if (counts.numel() == 0) return out;
   out.counts = io::Image(h, w);
   out.flags = io::MaskImage{h, w, std::vector<std::int32_t>(static_cast<std::size_t>(h * w), 0)};
-  const float* n = counts.data_ptr<float>();
-  const float* s = saturated.data_ptr<float>();
+  const float* n = counts.contiguous().data_ptr<float>();
+  const float* s = saturated.contiguous().data_ptr<float>();
   for (std::int64_t i = 0; i < h * w; ++i) {
     out.counts.pixels[i] = std::round(n[i]);
     if (n[i] < 0.5f) out.flags.pixels[i] |= kMaskNoData, ++out.no_data;

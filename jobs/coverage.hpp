@@ -14,7 +14,7 @@ namespace astroclear::jobs {
 constexpr std::int32_t kMaskNoData = 1;     ///< no fitted exposure has a good pixel here: the image is NaN
 constexpr std::int32_t kMaskSaturated = 2;  ///< an exposure's mask calls the pixel saturated
 
-/// The planes of Note [coverage], on every rank.
+/// The planes of Note [coverage]: on every rank, or with tiles on rank 0 alone (empty elsewhere).
 struct Coverage {
   io::Image counts;     ///< fitted exposures with a good pixel, per pixel
   io::MaskImage flags;  ///< kMaskNoData | kMaskSaturated

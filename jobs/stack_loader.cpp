@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "common/error.hpp"
-#include "io/checksum.hpp"
 #include "io/exposure_reader.hpp"
 #include "io/wcs.hpp"
 #include "jobs/tensor_image.hpp"
@@ -22,71 +21,106 @@
 namespace astroclear::jobs {
 namespace {
 
-/// A tile's frame of a whole plane (H, W) (Note [tiles]): the tile with `halo` more pixels on
-/// every side, reflected beyond the field's edges as the encoder's padding reflects them.
-torch::Tensor frame_of(const torch::Tensor& plane, const mpi::TileGeometry& t) {
-  const std::int64_t g = t.halo;
-  const torch::Tensor padded =
-      torch::reflection_pad2d(plane.view({1, 1, plane.size(0), plane.size(1)}), {g, g, g, g}).view(
-          {plane.size(0) + 2 * g, plane.size(1) + 2 * g});
-  return padded.narrow(0, t.y0, t.frame_height()).narrow(1, t.x0, t.frame_width()).clone();
+/// The exposure group as the reader's ExposureParts (Note [exposure parts]): the ranks that hold
+/// the same exposures on the other tiles.
+class TileParts final : public io::ExposureParts {
+ public:
+  explicit TileParts(const mpi::TileRanks& tiles) : tiles_(tiles) {}
+  void sum(std::vector<double>& values) override {
+    tiles_.exposure_group->all_reduce_sum(values.data(), values.size());
+  }
+  void agree(const std::string& error) override {
+    try {
+      tiles_.exposure_group->agree_or_throw(error);
+    } catch (const CollectiveError& e) {  // its rank is the failing tile's: name the world rank
+      throw Error(e.what(), e.rank() * tiles_.layout.shards + tiles_.tile_group->rank());
+    }
+  }
+
+ private:
+  const mpi::TileRanks& tiles_;
+};
+
+/// What a tile's rank reads of each exposure: its frame within the field, answering for the tile.
+io::ExposurePart tile_part(const mpi::TileGeometry& t, bool psf_per_tile, io::ExposureParts& parts) {
+  io::ExposurePart part;
+  part.own = {t.y0, t.y1, t.x0, t.x1};
+  part.read = {std::max<std::int64_t>(0, t.y0 - t.halo), std::min(t.field_height, t.y1 + t.halo),
+               std::max<std::int64_t>(0, t.x0 - t.halo), std::min(t.field_width, t.x1 + t.halo)};
+  part.others = &parts;
+  part.description = t.describe();
+  if (psf_per_tile) {  // Note [tile PSFs]: the tile's centre, from the field's
+    part.psf_offset = {(t.x0 + t.x1 - t.field_width) / 2.0, (t.y0 + t.y1 - t.field_height) / 2.0};
+  }
+  return part;
 }
 
-/// The tile of a plane in a frame whose ring is `fill`: sigmas and masks count the tile alone.
-torch::Tensor tile_in_frame(const torch::Tensor& plane, const mpi::TileGeometry& t, float fill) {
+/// A tile's frame (Note [tiles]) of the planes read over `box`: the tile with `halo` more pixels
+/// on every side, reflected beyond the field's edges as the encoder's padding reflects them.
+torch::Tensor frame_of(const torch::Tensor& plane, const io::PixelBox& box, const mpi::TileGeometry& t) {
+  const std::int64_t g = t.halo;
+  const std::int64_t top = box.y0 - (t.y0 - g), bottom = (t.y1 + g) - box.y1;
+  const std::int64_t left = box.x0 - (t.x0 - g), right = (t.x1 + g) - box.x1;
+  return torch::reflection_pad2d(plane.view({1, 1, box.height(), box.width()}), {left, right, top, bottom})
+      .view({t.frame_height(), t.frame_width()});
+}
+
+/// The tile of planes read over `box`, in a frame whose ring is `fill`: sigmas and masks count the
+/// tile alone.
+torch::Tensor tile_in_frame(const torch::Tensor& plane, const io::PixelBox& box, const mpi::TileGeometry& t,
+                            float fill) {
   torch::Tensor frame = torch::full({t.frame_height(), t.frame_width()}, fill, plane.options());
   frame.narrow(0, t.halo, t.height()).narrow(1, t.halo, t.width()).copy_(
-      plane.narrow(0, t.y0, t.height()).narrow(1, t.x0, t.width()));
+      plane.narrow(0, t.y0 - box.y0, t.height()).narrow(1, t.x0 - box.x0, t.width()));
   return frame;
 }
 
-/// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum " to `checksums`.
-/// With `tile`, keeps its frames only (one whole exposure in memory at a time).
+/// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum:plane_checksum "
+/// to `checksums`. With `tile`, reads its frames only (Note [exposure parts]), together with
+/// the ranks of the other tiles.
 void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, int total, LocalStack& stack,
-                    std::vector<std::uint8_t>& saturated, std::string& checksums, const mpi::TileGeometry* tile,
+                    std::vector<std::uint8_t>& saturated, std::string& checksums, const mpi::TileRanks* tiles,
                     bool psf_per_tile) {
-  saturated.resize(static_cast<std::size_t>(plan.height * plan.width), 0);
+  const mpi::TileGeometry* tile = tiles != nullptr ? &tiles->tile : nullptr;
+  const std::int64_t h = tile ? tile->height() : plan.height, w = tile ? tile->width() : plan.width;
+  saturated.resize(static_cast<std::size_t>(h * w), 0);
   stack.exposure_ids = exposures;
   stack.total_exposures = total;
+  std::optional<TileParts> parts;
+  if (tiles != nullptr) parts.emplace(*tiles);
   std::vector<torch::Tensor> images, sigmas, good;
   for (int t : exposures) {
-    io::ExposureData data = io::read_exposure(plan.spec.exposures[t], plan.spec);
-    io::Checksum sum;
-    sum.add(data.image.pixels);
-    sum.add(data.sigma.pixels);
-    sum.add(data.good);
-    sum.add(data.psf.pixels);
-    checksums += std::to_string(t) + ":" + std::to_string(sum.value()) + " ";
+    const io::ExposureSpec& spec = plan.spec.exposures[t];
+    io::ExposureData data = tile ? io::read_exposure(spec, plan.spec, tile_part(*tile, psf_per_tile, *parts))
+                                 : io::read_exposure(spec, plan.spec);
+    checksums += std::to_string(t) + ":" + std::to_string(data.checksum) + ":" + std::to_string(data.plane_checksum) + " ";
     if (tile == nullptr || (tile->row == 0 && tile->col == 0)) {  // said once, not by every tile's reader
       for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
       spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
     }
-    for (std::size_t i = 0; i < data.saturated.size(); ++i) saturated[i] |= data.saturated[i];
+    const io::PixelBox& box = data.box;
     torch::Tensor image = to_tensor(data.image), sigma = to_tensor(data.sigma);
-    torch::Tensor mask = torch::from_blob(data.good.data(), {plan.height, plan.width}, torch::kUInt8).to(torch::kFloat32);
-    if (tile != nullptr && psf_per_tile) {  // Note [tile PSFs]; the checksum keeps the centre's
-      const std::array<double, 2> offset{(tile->x0 + tile->x1 - plan.width) / 2.0,
-                                         (tile->y0 + tile->y1 - plan.height) / 2.0};
-      const io::ExposureSpec& spec = plan.spec.exposures[t];
-      const std::string header = spec.psf_frame.empty() ? "" : io::read_image_summary(spec, plan.spec).text;
-      std::vector<std::string> again;  // said once already, for the centre
-      data.psf = io::read_psf(spec, plan.height, plan.width, again, header, offset);
-    }
+    torch::Tensor mask = torch::from_blob(data.good.data(), {box.height(), box.width()}, torch::kUInt8).to(torch::kFloat32);
+    torch::Tensor flags = torch::from_blob(data.saturated.data(), {box.height(), box.width()}, torch::kUInt8);
     if (tile != nullptr) {
-      image = frame_of(image, *tile);
-      sigma = tile_in_frame(sigma, *tile, 1.0f);
-      mask = tile_in_frame(mask, *tile, 0.0f);
+      image = frame_of(image, box, *tile);
+      sigma = tile_in_frame(sigma, box, *tile, 1.0f);
+      mask = tile_in_frame(mask, box, *tile, 0.0f);
+      flags = flags.narrow(0, tile->y0 - box.y0, h).narrow(1, tile->x0 - box.x0, w);
     }
+    flags = flags.contiguous();
+    const std::uint8_t* f = flags.data_ptr<std::uint8_t>();
+    for (std::size_t i = 0; i < saturated.size(); ++i) saturated[i] |= f[i];
     images.push_back(image);
     sigmas.push_back(sigma);
     good.push_back(mask);
     stack.psfs.push_back(to_tensor(data.psf));
   }
   if (exposures.empty()) {  // a rank without held-out exposures: empty planes of the stack's shape
-    const std::int64_t h = tile ? tile->frame_height() : plan.height, w = tile ? tile->frame_width() : plan.width;
-    stack.images = torch::zeros({0, h, w});
-    stack.sigmas = torch::ones({0, h, w});
-    stack.good = torch::zeros({0, h, w});
+    const std::int64_t fh = tile ? tile->frame_height() : plan.height, fw = tile ? tile->frame_width() : plan.width;
+    stack.images = torch::zeros({0, fh, fw});
+    stack.sigmas = torch::ones({0, fh, fw});
+    stack.good = torch::zeros({0, fh, fw});
     return;
   }
   stack.images = torch::stack(images);
@@ -234,24 +268,25 @@ LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communic
 
   std::string local_checksums;
   comm.collectively([&] {
-    const mpi::TileGeometry* tile = tiles && tiles->tiled() ? &tiles->tile : nullptr;
-    try {
-      read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack,
-                     loaded.saturated, local_checksums, tile, psf_per_tile);
-      read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
-                     loaded.saturated, local_checksums, tile, psf_per_tile);
-    } catch (const Error& e) {
-      if (tile == nullptr) throw;
-      throw Error(std::string(e.what()) + " (reading " + tile->describe() + ")", e.rank());
-    }
+    const mpi::TileRanks* tile_ranks = tiles && tiles->tiled() ? tiles.get() : nullptr;
+    read_exposures(plan, plan.owners[comm.rank()], static_cast<int>(plan.fit.size()), loaded.stack, loaded.saturated,
+                   local_checksums, tile_ranks, psf_per_tile);
+    read_exposures(plan, plan.held_out_owners[comm.rank()], static_cast<int>(plan.held_out.size()), loaded.held_out,
+                   loaded.saturated, local_checksums, tile_ranks, psf_per_tile);
     if (comm.rank() == 0) loaded.first_header = io::read_image_header(plan.spec.exposures[0], plan.spec);
   });
   loaded.checksums.assign(n, 0);
-  for (int r = 0; r < comm.size(); ++r) {
-    std::istringstream owned(comm.broadcast_string(local_checksums, r));
+  loaded.plane_checksums.assign(n, 0);
+  mpi::Communicator& holders = tiles && tiles->tiled() ? *tiles->tile_group : comm;  // every exposure once
+  for (int r = 0; r < holders.size(); ++r) {
+    std::istringstream owned(holders.broadcast_string(local_checksums, r));
     int t = 0;
-    char colon = 0;
-    for (std::uint64_t value; owned >> t >> colon >> value;) loaded.checksums[t] = value;
+    char colon = 0, colon2 = 0;
+    std::uint64_t plane = 0;
+    for (std::uint64_t value; owned >> t >> colon >> value >> colon2 >> plane;) {
+      loaded.checksums[t] = value;
+      loaded.plane_checksums[t] = plane;
+    }
   }
   loaded.plan = std::move(plan);
   return loaded;

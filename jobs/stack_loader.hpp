@@ -37,15 +37,19 @@ struct LoadedStack {
   LocalStack stack;     ///< this rank's fit exposures: calibrated, not yet normalised
   LocalStack held_out;  ///< this rank's held-out exposures (maybe none): calibrated, not yet normalised
   std::vector<io::HeaderCard> first_header;  ///< image header of the manifest's first exposure (rank 0 only)
-  /// H x W, this rank's exposures (fit and held out): 1 where any one's mask says saturated.
+  /// H x W (on tiles the tile's h x w), this rank's exposures (fit and held out): 1 where any
+  /// one's mask says saturated.
   std::vector<std::uint8_t> saturated;
   /// This rank's tile and its groups (Note [tiles]); nullptr without --tiles. The stacks then
   /// hold the tile's frames: images with the ring of neighbouring (or reflected) pixels, sigmas and
   /// mask of the tile alone (the ring masked).
   std::shared_ptr<mpi::TileRanks> tiles;
-  /// Per manifest exposure, on every rank: checksum of the planes its reader read (image, sigma,
-  /// good mask, PSF); the input fingerprint that checkpoints carry.
+  /// Per manifest exposure, on every rank: its input fingerprint (Note [input fingerprint]), which
+  /// checkpoints carry; the same on any tile grid.
   std::vector<std::uint64_t> checksums;
+  /// Per manifest exposure: the checksum of its whole planes that format 2 checkpoints carry; 0
+  /// when read in parts (on tiles).
+  std::vector<std::uint64_t> plane_checksums;
 };
 
 /// Collective. Reads the manifest and every exposure's header (shapes must agree) and, with
@@ -66,7 +70,7 @@ struct Selection {
 /// evenly, then each rank reads and validates only its own. Any failure on any rank raises
 /// CollectiveError on all ranks, before the first training collective. Ends by sharing every
 /// exposure's checksum with every rank. With `tiles` the exposures are split over the ranks of each
-/// tile, and each rank keeps its tile's frames.
+/// tile, and each rank reads its tile's frames alone (Note [exposure parts]).
 LoadedStack load_stack(StackPlan plan, const Selection& selection, mpi::Communicator& comm,
                        std::shared_ptr<mpi::TileRanks> tiles = nullptr, bool psf_per_tile = false);
 

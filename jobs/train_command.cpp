@@ -292,8 +292,10 @@ io::OutputHdu latent_hdu(const torch::Tensor& latent, const LoadedStack& loaded,
 void write_train_outputs(const TrainOptions& options, const LoadedStack& loaded, Trainer& trainer,
                          const torch::Tensor& latent, const RunSummary& run, mpi::Communicator& comm) {
   torch::Tensor coadd;
-  const mpi::TileGeometry* tile = loaded.tiles && loaded.tiles->tiled() ? &loaded.tiles->tile : nullptr;
-  if (options.with_coadd || !options.preview.empty()) coadd = inverse_variance_coadd(loaded.stack, comm, tile);
+  if (options.with_coadd || !options.preview.empty()) {
+    const FieldView field(comm, loaded.tiles.get());
+    coadd = field.whole(inverse_variance_coadd(loaded.stack, field));  // with tiles on rank 0 only
+  }
   std::vector<std::pair<int, torch::Tensor>> residuals;
   if (options.with_residuals) residuals = gather_residuals(trainer, latent, loaded, comm);
   const Coverage coverage = stack_coverage(loaded, comm);

@@ -14,27 +14,34 @@ std::string Communicator::broadcast_string(const std::string& text, int root) {
   return out;
 }
 
-void Communicator::agree_or_throw(const std::string& local_error) {
+void Communicator::agree_or_throw(const std::string& local_error, int origin) {
   // The lowest failing rank wins: max over (size - rank) of the failing ranks.
   int failing = local_error.empty() ? 0 : size() - rank();
   all_reduce_max(&failing, 1);
   if (failing == 0) return;
   const int root = size() - failing;
   const std::string message = broadcast_string(local_error, root);
-  throw CollectiveError(message, root);
+  int where = origin >= 0 ? origin : root;
+  broadcast(&where, sizeof where, root);
+  throw CollectiveError(message, where);
 }
 
 void Communicator::collectively(const std::function<void()>& work, bool participates) {
   std::string error;
+  int origin = -1;
   if (participates) {
     try {
       work();
+    } catch (const Error& e) {
+      error = e.what();
+      if (error.empty()) error = "unknown error";
+      origin = e.rank();
     } catch (const std::exception& e) {
       error = e.what();
       if (error.empty()) error = "unknown error";
     }
   }
-  agree_or_throw(error);
+  agree_or_throw(error, origin);
 }
 
 void LocalCommunicator::send(const float*, std::size_t, int, int) {

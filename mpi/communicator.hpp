@@ -66,9 +66,10 @@ class Communicator {
   std::string broadcast_string(const std::string& text, int root);
 
   /// Collective agreement after local work that may have failed: every rank passes its own error
-  /// text ("" when fine). If any rank failed, every rank throws Error with the message of the
-  /// lowest failing rank, so no rank is left waiting in a later collective.
-  void agree_or_throw(const std::string& local_error);
+  /// text ("" when fine). If any rank failed, every rank throws CollectiveError with the message of
+  /// the lowest failing rank, so no rank is left waiting in a later collective. Its rank() is that
+  /// rank's `origin` when given (the rank an error came from, in another communicator), else its rank here.
+  void agree_or_throw(const std::string& local_error, int origin = -1);
 
   /// Runs `work` on the ranks where `participates` is true (all by default), catching its Error,
   /// then agrees: every rank throws CollectiveError if any failed. For validation and for

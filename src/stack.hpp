@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "mpi/communicator.hpp"
-#include "mpi/tile_grid.hpp"
 
 namespace astroclear {
 
@@ -43,10 +42,5 @@ struct LocalStack {
   /// a Trainer needs on the device (Note [noise planes on the host] in huber_loss.hpp).
   void to_for_training(torch::Device device);
 };
-
-/// Planes (..., frame_h, frame_w) of a tile's frame (Note [tiles]) as planes of the whole field
-/// (..., H, W), on the CPU: the tile in its place, 0 elsewhere (the ring dropped), so that a sum over
-/// the ranks of every tile assembles the field.
-torch::Tensor tile_to_field(const torch::Tensor& frame, const mpi::TileGeometry& tile);
 
 }  // namespace astroclear

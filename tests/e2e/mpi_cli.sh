@@ -34,6 +34,13 @@ grep -q "tiles: 2x1 of about 64x32 px" "$dir/t21.log" || { cat "$dir/t21.log"; f
   --resume auto --overwrite > "$dir/t12.log" 2>&1 || { cat "$dir/t12.log"; fail "resume on 1x2 tiles"; }
 grep -q "resumed from .* at iteration 10" "$dir/t12.log" || { cat "$dir/t12.log"; fail "no resume on 1x2 tiles"; }
 "$exe" compare "$dir/r1.fits" "$dir/t12.fits" --tolerance 1e-4 || fail "2x1 then 1x2 tiles differ from the whole field"
+# On the same grid a resumed run is the uninterrupted one, bit for bit.
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/tb.fits" -n 10 --init random --tiles 2x1 --threads 1 \
+  > "$dir/tb.log" 2>&1 || { cat "$dir/tb.log"; fail "train 10 iterations on 2x1 tiles"; }
+"${ranks[@]}" 2 "$exe" train -m "$dir/s/stack.toml" -o "$dir/tb.fits" -n 25 --init random --tiles 2x1 --threads 1 \
+  --resume auto --overwrite > "$dir/tb.log" 2>&1 || { cat "$dir/tb.log"; fail "resume on 2x1 tiles"; }
+grep -q "resumed from .* at iteration 10" "$dir/tb.log" || { cat "$dir/tb.log"; fail "no resume on 2x1 tiles"; }
+"$exe" compare "$dir/t21.fits" "$dir/tb.fits" --tolerance 0 || fail "resumed on the same 2x1 tiles: not bit for bit"
 "$exe" rl -m "$dir/s/stack.toml" -o "$dir/rl1.fits" -n 30 >/dev/null || fail "rl on 1 process"
 "${ranks[@]}" 2 "$exe" rl -m "$dir/s/stack.toml" -o "$dir/rl21.fits" -n 30 --tiles 1x2 --threads 1 > "$dir/rl21.log" 2>&1 \
   || { cat "$dir/rl21.log"; fail "rl on 1x2 tiles"; }

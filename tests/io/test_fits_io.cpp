@@ -223,5 +223,73 @@ TEST(ExposureReader, SeparatePlanesWithInverseVarianceReadLikeTheMef) {
   }
 }
 
+/// One part alone, for reading part of an exposure in one process: its sums are its own.
+class OnePart final : public io::ExposureParts {
+ public:
+  void sum(std::vector<double>&) override {}
+  void agree(const std::string& error) override {
+    if (!error.empty()) throw Error(error);
+  }
+};
+
+// Note [exposure parts]: a part is read with CFITSIO subset reads alone, so a file whose damage
+// lies outside the part reads; and the part's pixels are the whole read's.
+TEST(ExposureReader, APartIsReadAloneAndIsTheWholeReadsPixels) {
+  TempDir dir;
+  const std::int64_t h = 64, w = 40;
+  testing::simulate_into(dir.path().string(), 2, h, w, 9);
+  io::StackSpec spec = io::load_manifest(dir / "stack.toml");
+  const MefPlanes planes = read_planes(spec.exposures[0].file);
+  const double fscale = *io::FitsFile::open(spec.exposures[0].file).read_double("FSCALE");
+  io::ExposureSpec separate;
+  separate.image = dir / "img.fits";
+  separate.variance = dir / "var.fits";
+  separate.psf = spec.exposures[0].psf;
+  {
+    io::FitsFile f = io::FitsFile::create(separate.image);
+    f.write_image(planes.image);
+    f.write_key("FSCALE", fscale);
+    f.close();
+    io::FitsFile v = io::FitsFile::create(separate.variance);
+    v.write_image(planes.variance);
+    v.close();
+  }
+  const io::ExposureData whole = io::read_exposure(separate, spec);
+  // Cut the image file after two FITS blocks of data (row 36 of 64; CFITSIO reads whole blocks).
+  const std::uintmax_t data_start = fs::file_size(separate.image) - 2880 * ((h * w * 4 + 2879) / 2880);
+  fs::resize_file(separate.image, data_start + 2 * 2880);
+  testing::expect_error([&] { io::read_exposure(separate, spec); }, "img.fits");
+
+  OnePart alone;
+  io::ExposurePart part;
+  part.read = {0, 30, 5, 40};
+  part.own = {0, 24, 5, 35};
+  part.others = &alone;
+  part.description = "the top rows";
+  const io::ExposureData read = io::read_exposure(separate, spec, part);
+  EXPECT_TRUE(read.box == part.read);
+  ASSERT_EQ(read.image.height, 30);
+  ASSERT_EQ(read.image.width, 35);
+  for (std::int64_t y = 0; y < 30; ++y) {
+    for (std::int64_t x = 5; x < 40; ++x) {
+      const std::int64_t i = y * w + x, j = y * 35 + (x - 5);
+      ASSERT_EQ(read.image.pixels[j], whole.image.pixels[i]) << y << "," << x;
+      ASSERT_EQ(read.sigma.pixels[j], whole.sigma.pixels[i]);
+      ASSERT_EQ(read.good[j], whole.good[i]);
+    }
+  }
+  std::int64_t own_good = 0;
+  for (std::int64_t y = 0; y < 24; ++y) {
+    for (std::int64_t x = 5; x < 35; ++x) own_good += whole.good[y * w + x];
+  }
+  EXPECT_EQ(read.good_pixels, own_good);  // the part's own pixels count, not its halo
+  EXPECT_EQ(read.plane_checksum, 0u);     // only a whole read has the checksum of whole planes
+
+  // A part that reaches into the damage names the file and the part.
+  part.read = {20, 50, 0, 40};
+  part.own = {24, 44, 0, 40};
+  testing::expect_error([&] { io::read_exposure(separate, spec, part); }, "(reading the top rows)");
+}
+
 }  // namespace
 }  // namespace astroclear

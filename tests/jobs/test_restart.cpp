@@ -13,6 +13,9 @@
 #include "io/checkpoint_file.hpp"
 #include "io/checkpoint_store.hpp"
 #include "io/fits_file.hpp"
+#include "jobs/checkpointing.hpp"
+#include "jobs/stack_loader.hpp"
+#include "mpi/communicator.hpp"
 #include "tests/test_support.hpp"
 
 #ifndef ASTROCLEAR_EXE
@@ -338,6 +341,38 @@ TEST_F(Restart, H5dumpListsTheDocumentedLayout) {
                            "DATASPACE  SIMPLE { ( 64, 64 ) / ( 64, 64 ) }"}) {
     expect_in(r, name);
   }
+}
+
+// Note [input fingerprint]: checkpoints of format 3 name each input by a fingerprint that any tile
+// grid computes; those of formats 1 and 2 by a checksum of its whole planes, which only a run that
+// reads whole exposures can compare.
+TEST(CheckpointInputs, EarlierFormatsAreComparedByWholePlaneChecksumsAndRefusedOnTiles) {
+  TempDir dir;
+  testing::simulate_into(dir.path().string(), 3, 40, 36, 4);
+  mpi::LocalCommunicator local;
+  jobs::LoadedStack loaded = jobs::load_stack(dir / "stack.toml", local);
+  const TrainConfig config;
+  io::Checkpoint c;
+  c.height = 40;
+  c.width = 36;
+  for (const Setting& s : config.settings()) c.config.emplace_back(s.key, s.value);
+  const auto& exposures = loaded.plan.spec.exposures;
+  for (std::size_t t = 0; t < exposures.size(); ++t) {
+    c.inputs.push_back({exposures[t].label(), exposures[t].psf, loaded.checksums[t]});
+    EXPECT_NE(loaded.plane_checksums[t], loaded.checksums[t]);
+  }
+  EXPECT_NO_THROW(jobs::check_compatible(c, "now.h5", loaded, config));
+  c.format_version = 2;  // the same inputs, named as format 2 named them
+  testing::expect_error([&] { jobs::check_compatible(c, "old.h5", loaded, config); }, "has pixel checksum");
+  for (std::size_t t = 0; t < exposures.size(); ++t) c.inputs[t].checksum = loaded.plane_checksums[t];
+  EXPECT_NO_THROW(jobs::check_compatible(c, "old.h5", loaded, config));
+  c.inputs[1].checksum ^= 1;
+  testing::expect_error([&] { jobs::check_compatible(c, "old.h5", loaded, config); }, "exposure 1 (");
+  c.inputs[1].checksum ^= 1;
+  std::fill(loaded.plane_checksums.begin(), loaded.plane_checksums.end(), 0);  // as read on tiles
+  testing::expect_error([&] { jobs::check_compatible(c, "old.h5", loaded, config); },
+                        "old.h5 is a checkpoint of format 2 (astroclear ), which identifies its inputs by checksums of "
+                        "whole exposures, and exposures on tiles are read in parts: resume it once without --tiles");
 }
 
 }  // namespace

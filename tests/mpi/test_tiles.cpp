@@ -7,10 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/order_statistics.hpp"
 #include "io/exposure_reader.hpp"
 
+#include "eval/coadd.hpp"
 #include "eval/image_mm.hpp"
 #include "eval/richardson_lucy.hpp"
+#include "jobs/coverage.hpp"
 #include "jobs/stack_loader.hpp"
 #include "mpi/halo_exchange.hpp"
 #include "mpi/mpi_environment.hpp"
@@ -87,6 +90,128 @@ TEST_F(Tiles, HaloExchangeIsTheWholeFieldsRingAndItsBackwardTheAdjoint) {
     EXPECT_NEAR(dots[0], dots[1], 1e-5 * std::abs(dots[0]));
     EXPECT_LT(backward_error, 1e-5);
     ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
+  }
+}
+
+// Note [order statistics]: medians and quartiles of values spread over the ranks are those of the
+// values gathered, whatever their signs, repeats and zeros.
+TEST_F(Tiles, OrderStatisticsOverRanksAreThoseOfTheGatheredValues) {
+  const int ranks = comm_->size();
+  // Rank r's values: normals, some repeated, some +0 and -0, one set empty on odd ranks; made from
+  // seeds, so every rank can make every rank's.
+  const auto values_of = [](int rank) {
+    torch::manual_seed(1000 + rank);
+    const torch::Tensor normals = torch::randn({1500 + 37 * rank}) * 1e3;
+    std::vector<std::vector<float>> sets(3);
+    sets[0].assign(normals.data_ptr<float>(), normals.data_ptr<float>() + normals.numel());
+    for (int i = 0; i < 40; ++i) sets[0].push_back(i % 2 == 0 ? 0.0f : -0.0f);
+    for (int i = 0; i < 30; ++i) sets[0].push_back(sets[0][static_cast<std::size_t>(i)]);
+    if (rank % 2 == 0) sets[1].assign(sets[0].begin(), sets[0].begin() + 25);
+    sets[2].assign(7, -2.5f);
+    return sets;
+  };
+  std::vector<std::vector<float>> all(3);
+  for (int r = 0; r < ranks; ++r) {
+    const auto sets = values_of(r);
+    for (int s = 0; s < 3; ++s) all[s].insert(all[s].end(), sets[s].begin(), sets[s].end());
+  }
+  std::vector<OrderQuery> queries;
+  for (std::size_t s = 0; s < 3; ++s) {
+    const auto n = static_cast<std::int64_t>(all[s].size());
+    for (const std::int64_t k : {std::int64_t{0}, n / 4, (n - 1) / 2, n / 2, n - 1}) queries.push_back({s, k});
+  }
+  const std::vector<float> gathered = order_statistics(all, queries);  // std::nth_element
+  const std::vector<float> over_ranks = order_statistics(
+      values_of(comm_->rank()), queries, [this](std::vector<double>& v) { comm_->all_reduce_sum(v.data(), v.size()); });
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    std::vector<float> sorted = all[queries[i].set];
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(gathered[i], sorted[static_cast<std::size_t>(queries[i].k)]) << "query " << i;
+    EXPECT_EQ(over_ranks[i], gathered[i]) << "query " << i << " (set " << queries[i].set << ", k " << queries[i].k << ")";
+    EXPECT_FALSE(std::signbit(over_ranks[i]) && over_ranks[i] == 0.0f) << "-0 is answered as +0";
+  }
+  ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
+}
+
+/// Sets subtract_sky (and sky_mesh_px) in the [stack] table of `manifest`: rank 0 writes, all wait.
+void set_sky_subtraction(mpi::Communicator& comm, const std::string& manifest, const std::string& mode) {
+  if (comm.rank() == 0) {
+    std::ifstream in(manifest);
+    std::string out;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("subtract_sky", 0) == 0 || line.rfind("sky_mesh_px", 0) == 0) continue;
+      out += line + "\n";
+      if (line == "[stack]") out += "subtract_sky = \"" + mode + "\"\nsky_mesh_px = 16\n";
+    }
+    std::ofstream(manifest) << out;
+  }
+  comm.barrier();
+}
+
+// Note [exposure parts]: each tile's ranks read only its frame of each exposure, and get what a
+// reader of the whole exposure gets: the same pixels (sky subtraction included), the same flux
+// unit, fingerprints, coverage and coadd.
+TEST_F(Tiles, TilesReadTheirFramesAloneAndGetTheWholeReadsPixels) {
+  const auto grids = grids_for(comm_->size());
+  if (grids.empty()) GTEST_SKIP() << "tile grids are tested on 2 to 4 ranks";
+  std::unique_ptr<testing::TempDir> dir;
+  const std::string manifest = testing::simulated_manifest(*comm_, dir, 5, 70, 83, 17);
+  ValidationConfig none;
+  none.exposures = 0;
+  for (const std::string sky : {"none", "median", "mesh"}) {
+    set_sky_subtraction(*comm_, manifest, sky);
+    mpi::LocalCommunicator local;
+    const jobs::LoadedStack whole = jobs::load_for_fit(manifest, none, local);
+    const jobs::Coverage whole_coverage = jobs::stack_coverage(whole, local);
+    const torch::Tensor whole_coadd = inverse_variance_coadd(whole.stack, local);
+    for (const mpi::TileGrid& grid : grids) {
+      const jobs::LoadedStack tiled = jobs::load_for_fit(manifest, none, *comm_, 0, jobs::TileRequest{grid, 4});
+      const mpi::TileGeometry& t = tiled.tiles->tile;
+      const std::int64_t g = t.halo;
+      double image_error = 0, sigma_error = 0, good_error = 0;
+      for (std::int64_t k = 0; k < tiled.stack.local_count(); ++k) {
+        const int e = tiled.stack.exposure_ids[static_cast<std::size_t>(k)];
+        const auto window = [&](const torch::Tensor& plane) {  // the frame's window of a padded plane
+          return plane.narrow(0, t.y0, t.frame_height()).narrow(1, t.x0, t.frame_width());
+        };
+        const torch::Tensor reflected =
+            torch::reflection_pad2d(whole.stack.images[e].unsqueeze(0), {g, g, g, g}).squeeze(0);
+        const auto ring = [&](const torch::Tensor& plane, float fill) {
+          torch::Tensor framed = torch::full({t.height() + 2 * g, t.width() + 2 * g}, fill);
+          framed.narrow(0, g, t.height()).narrow(1, g, t.width()).copy_(
+              plane.narrow(0, t.y0, t.height()).narrow(1, t.x0, t.width()));
+          return framed;
+        };
+        image_error = std::max(image_error, (tiled.stack.images[k] - window(reflected)).abs().max().item<double>());
+        sigma_error = std::max(sigma_error, (tiled.stack.sigmas[k] - ring(whole.stack.sigmas[e], 1)).abs().max().item<double>());
+        good_error = std::max(good_error, (tiled.stack.good[k] - ring(whole.stack.good[e], 0)).abs().max().item<double>());
+      }
+      const jobs::Coverage coverage = jobs::stack_coverage(tiled, *comm_);
+      const FieldView field(*comm_, tiled.tiles.get());
+      const torch::Tensor coadd = field.whole(inverse_variance_coadd(tiled.stack, field));
+      std::printf("[P=%d tiles %s rank %d, subtract_sky %s] frames read alone vs the whole reads: image %.3g, sigma "
+                  "%.3g, mask %.3g; flux unit %.9g vs %.9g\n", comm_->size(), grid.text().c_str(), comm_->rank(),
+                  sky.c_str(), image_error, sigma_error, good_error, tiled.stack.flux_unit, whole.stack.flux_unit);
+      EXPECT_EQ(image_error, 0.0);
+      EXPECT_EQ(sigma_error, 0.0);
+      EXPECT_EQ(good_error, 0.0);
+      EXPECT_EQ(tiled.stack.flux_unit, whole.stack.flux_unit);
+      EXPECT_EQ(tiled.checksums, whole.checksums);
+      EXPECT_EQ(tiled.plane_checksums, std::vector<std::uint64_t>(tiled.checksums.size(), 0));
+      EXPECT_EQ(std::count(whole.plane_checksums.begin(), whole.plane_checksums.end(), 0), 0);
+      EXPECT_EQ(static_cast<std::int64_t>(tiled.saturated.size()), t.height() * t.width());
+      if (comm_->rank() == 0) {
+        EXPECT_EQ(coverage.counts.pixels, whole_coverage.counts.pixels);
+        EXPECT_EQ(coverage.flags.pixels, whole_coverage.flags.pixels);
+        const torch::Tensor nan_as_zero = torch::nan_to_num(coadd, 0.0), expected = torch::nan_to_num(whole_coadd, 0.0);
+        EXPECT_TRUE(torch::equal(coadd.isnan(), whole_coadd.isnan()));
+        EXPECT_LT((nan_as_zero - expected).abs().max().item<double>(), 1e-6 * expected.abs().max().item<double>());
+      } else {
+        EXPECT_EQ(coverage.counts.pixels.size(), 0u);  // the field is assembled on rank 0 alone
+        EXPECT_EQ(coadd.numel(), 0);
+      }
+      ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure())) << "tiles " << grid.text() << ", subtract_sky " << sky;
+    }
   }
 }
 
