@@ -331,7 +331,7 @@ Checkpoint read_checkpoint_file(const std::string& path, bool with_latent) {
 
 std::string describe_checkpoint(const Checkpoint& c) {
   std::ostringstream out;
-  out << "format      " << kCheckpointFormat << " v" << kCheckpointVersion << ", written by astroclear "
+  out << "format      " << kCheckpointFormat << " v" << c.format_version << ", written by astroclear "
       << c.software_version << " on " << c.created_utc << " UTC\n";
   out << "iteration   " << c.iteration << "\n";
   out << "loss        " << (c.loss_history.empty() ? std::string("(none yet)") : std::to_string(c.loss_history.back()))

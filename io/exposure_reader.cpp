@@ -490,11 +490,6 @@ class SkyMesh {
       : h_(height), w_(width), box_(box), ny_((height + box - 1) / box), nx_((width + box - 1) / box) {}
   std::int64_t boxes() const { return ny_ * nx_; }
   std::int64_t box_of(std::int64_t y, std::int64_t x) const { return (y / box_) * nx_ + x / box_; }
-  /// The pixels of box `b` (fewer at the right and bottom edges).
-  std::int64_t box_pixels(std::int64_t b) const {
-    const std::int64_t by = b / nx_, bx = b % nx_;
-    return (std::min(h_, (by + 1) * box_) - by * box_) * (std::min(w_, (bx + 1) * box_) - bx * box_);
-  }
   std::int64_t box_side() const { return box_; }
   std::vector<float> medians;  ///< per box
 
@@ -710,8 +705,8 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack, con
   bool inverse = false;
   PixelCounts counts;
   Image centre_psf;  // the PSF at the exposure's centre, which the fingerprint takes
-  std::string error;
-  try {
+  std::string error = part.earlier_error;
+  if (error.empty()) try {
     FitsFile image_file = open_plane(mef ? spec.file : spec.image, stack.image_hdu, mef);
     image_where = image_file.where();
     std::tie(h, w) = image_file.image_shape();
@@ -752,7 +747,7 @@ ExposureData read_exposure(const ExposureSpec& spec, const StackSpec& stack, con
     } else {
       out.psf = centre_psf;
     }
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // not only Error: a part that ran out of memory must agree too
     if (part.others == nullptr) throw;
     error = std::string(e.what()) + " (reading " + part.description + ")";
   }

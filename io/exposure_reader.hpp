@@ -58,6 +58,9 @@ struct ExposurePart {
   ExposureParts* others = nullptr;
   std::array<double, 2> psf_offset{0, 0};  ///< where its PSF is evaluated (read_psf's offset)
   std::string description;  ///< "tile 0,0 (rows 0-31, columns 0-63)", added to its reading errors
+  /// A failure of this part's reader since its last agreement (with an earlier exposure's pixels):
+  /// said at this exposure's agreement, so that the other parts stop with it.
+  std::string earlier_error;
 };
 
 /// An exposure's image HDU as its header alone tells it: shape, header text (for io::Wcs), where.

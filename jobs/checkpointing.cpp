@@ -126,10 +126,15 @@ std::vector<std::string> check_compatible(const io::Checkpoint& c, const std::st
   for (std::size_t t = 0; t < exposures.size(); ++t) {
     const std::uint64_t now = plane_checksums ? loaded.plane_checksums[t] : loaded.checksums[t];
     if (plane_checksums && now == 0) {
+      const std::string psf_tiles = c.setting("psf_tiles");
+      const bool grid_bound = !psf_tiles.empty() && psf_tiles != "none";  // --psf-per-tile: only its grid
       throw Error(path + " is a checkpoint of format " + std::to_string(c.format_version) + " (astroclear " +
                   c.software_version + "), which identifies its inputs by checksums of whole exposures, and "
-                  "exposures on tiles are read in parts: resume it once without --tiles; the checkpoints that "
-                  "run writes resume on any grid");
+                  "exposures on tiles are read in parts: " +
+                  (grid_bound ? std::string("written with --psf-per-tile on tiles, it cannot be resumed; start over "
+                                            "without --resume")
+                              : std::string("resume it once without --tiles; the checkpoints that run writes resume "
+                                            "on any grid")));
     }
     if (c.inputs[t].checksum != now) {
       throw Error(refuse + "exposure " + std::to_string(t) + " (" + exposures[t].label() + ") has pixel checksum " +

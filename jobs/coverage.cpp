@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "common/error.hpp"
 #include "mpi/all_reduce.hpp"
 #include "src/field_view.hpp"
 
@@ -28,6 +29,10 @@ Coverage stack_coverage(const LoadedStack& loaded, mpi::Communicator& comm) {
   const std::int64_t h = loaded.plan.height, w = loaded.plan.width;
   // The planes of the pixels this rank holds (its tile, or the field), summed over their ranks.
   torch::Tensor counts = field.inner(loaded.stack.good).to(torch::kCPU).sum(0);
+  if (static_cast<std::int64_t>(loaded.saturated.size()) != counts.numel()) {
+    throw Error("stack_coverage: " + std::to_string(loaded.saturated.size()) + " saturation flags for " +
+                std::to_string(counts.numel()) + " pixels");
+  }
   torch::Tensor saturated = torch::from_blob(const_cast<std::uint8_t*>(loaded.saturated.data()),
                                              {counts.size(0), counts.size(1)}, torch::kUInt8)
                                 .to(torch::kFloat32);

@@ -75,9 +75,42 @@ torch::Tensor tile_in_frame(const torch::Tensor& plane, const io::PixelBox& box,
   return frame;
 }
 
-/// Reads `exposures` (manifest indices) into `stack`; appends "index:checksum:plane_checksum "
-/// to `checksums`. With `tile`, reads its frames only (Note [exposure parts]), together with
-/// the ranks of the other tiles.
+/// The planes read so far, stacked at the end.
+struct ReadPlanes {
+  std::vector<torch::Tensor> images, sigmas, good;
+};
+
+/// Keeps exposure `t` as read (`data`): its planes (with `tile`, as the tile's frames), PSF,
+/// saturated pixels and checksums ("index:checksum:plane_checksum ").
+void keep_exposure(int t, io::ExposureData& data, const mpi::TileGeometry* tile, LocalStack& stack, ReadPlanes& planes,
+                   std::vector<std::uint8_t>& saturated, std::string& checksums) {
+  checksums += std::to_string(t) + ":" + std::to_string(data.checksum) + ":" + std::to_string(data.plane_checksum) + " ";
+  if (tile == nullptr || (tile->row == 0 && tile->col == 0)) {  // said once, not by every tile's reader
+    for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
+    spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
+  }
+  const io::PixelBox& box = data.box;
+  torch::Tensor image = to_tensor(data.image), sigma = to_tensor(data.sigma);
+  torch::Tensor mask = torch::from_blob(data.good.data(), {box.height(), box.width()}, torch::kUInt8).to(torch::kFloat32);
+  torch::Tensor flags = torch::from_blob(data.saturated.data(), {box.height(), box.width()}, torch::kUInt8);
+  if (tile != nullptr) {
+    image = frame_of(image, box, *tile);
+    sigma = tile_in_frame(sigma, box, *tile, 1.0f);
+    mask = tile_in_frame(mask, box, *tile, 0.0f);
+    flags = flags.narrow(0, tile->y0 - box.y0, tile->height()).narrow(1, tile->x0 - box.x0, tile->width());
+  }
+  flags = flags.contiguous();
+  const std::uint8_t* f = flags.data_ptr<std::uint8_t>();
+  for (std::size_t i = 0; i < saturated.size(); ++i) saturated[i] |= f[i];
+  planes.images.push_back(image);
+  planes.sigmas.push_back(sigma);
+  planes.good.push_back(mask);
+  stack.psfs.push_back(to_tensor(data.psf));
+}
+
+/// Reads `exposures` (manifest indices) into `stack` (keep_exposure). With `tiles`, reads its
+/// tile's frames only (Note [exposure parts]), in step with the ranks of the other tiles: a
+/// failure of this rank stops them at their next agreement.
 void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, int total, LocalStack& stack,
                     std::vector<std::uint8_t>& saturated, std::string& checksums, const mpi::TileRanks* tiles,
                     bool psf_per_tile) {
@@ -88,44 +121,41 @@ void read_exposures(const StackPlan& plan, const std::vector<int>& exposures, in
   stack.total_exposures = total;
   std::optional<TileParts> parts;
   if (tiles != nullptr) parts.emplace(*tiles);
-  std::vector<torch::Tensor> images, sigmas, good;
+  ReadPlanes planes;
+  std::string failed;  // on tiles: a failure here after a read, said at the exposure group's next agreement
   for (int t : exposures) {
     const io::ExposureSpec& spec = plan.spec.exposures[t];
-    io::ExposureData data = tile ? io::read_exposure(spec, plan.spec, tile_part(*tile, psf_per_tile, *parts))
-                                 : io::read_exposure(spec, plan.spec);
-    checksums += std::to_string(t) + ":" + std::to_string(data.checksum) + ":" + std::to_string(data.plane_checksum) + " ";
-    if (tile == nullptr || (tile->row == 0 && tile->col == 0)) {  // said once, not by every tile's reader
-      for (const auto& warning : data.warnings) spdlog::warn("{}", warning);
-      spdlog::info("{}: flux scale 1/{:.6g} from {}", data.label, data.flux_scale, data.flux_scale_source);
-    }
-    const io::PixelBox& box = data.box;
-    torch::Tensor image = to_tensor(data.image), sigma = to_tensor(data.sigma);
-    torch::Tensor mask = torch::from_blob(data.good.data(), {box.height(), box.width()}, torch::kUInt8).to(torch::kFloat32);
-    torch::Tensor flags = torch::from_blob(data.saturated.data(), {box.height(), box.width()}, torch::kUInt8);
+    io::ExposureData data;
     if (tile != nullptr) {
-      image = frame_of(image, box, *tile);
-      sigma = tile_in_frame(sigma, box, *tile, 1.0f);
-      mask = tile_in_frame(mask, box, *tile, 0.0f);
-      flags = flags.narrow(0, tile->y0 - box.y0, h).narrow(1, tile->x0 - box.x0, w);
+      io::ExposurePart part = tile_part(*tile, psf_per_tile, *parts);
+      part.earlier_error = failed;
+      data = io::read_exposure(spec, plan.spec, part);
+    } else {
+      data = io::read_exposure(spec, plan.spec);
     }
-    flags = flags.contiguous();
-    const std::uint8_t* f = flags.data_ptr<std::uint8_t>();
-    for (std::size_t i = 0; i < saturated.size(); ++i) saturated[i] |= f[i];
-    images.push_back(image);
-    sigmas.push_back(sigma);
-    good.push_back(mask);
-    stack.psfs.push_back(to_tensor(data.psf));
+    try {
+      keep_exposure(t, data, tile, stack, planes, saturated, checksums);
+    } catch (const std::exception& e) {
+      if (tile == nullptr) throw;
+      failed = std::string(e.what()) + " (keeping " + tile->describe() + " of " + spec.label() + ")";
+    }
   }
-  if (exposures.empty()) {  // a rank without held-out exposures: empty planes of the stack's shape
-    const std::int64_t fh = tile ? tile->frame_height() : plan.height, fw = tile ? tile->frame_width() : plan.width;
-    stack.images = torch::zeros({0, fh, fw});
-    stack.sigmas = torch::ones({0, fh, fw});
-    stack.good = torch::zeros({0, fh, fw});
-    return;
+  try {
+    if (exposures.empty()) {  // a rank without held-out exposures: empty planes of the stack's shape
+      const std::int64_t fh = tile ? tile->frame_height() : plan.height, fw = tile ? tile->frame_width() : plan.width;
+      stack.images = torch::zeros({0, fh, fw});
+      stack.sigmas = torch::ones({0, fh, fw});
+      stack.good = torch::zeros({0, fh, fw});
+    } else {
+      stack.images = torch::stack(planes.images);
+      stack.sigmas = torch::stack(planes.sigmas);
+      stack.good = torch::stack(planes.good);
+    }
+  } catch (const std::exception& e) {
+    if (tile == nullptr) throw;
+    if (failed.empty()) failed = std::string(e.what()) + " (keeping " + tile->describe() + ")";
   }
-  stack.images = torch::stack(images);
-  stack.sigmas = torch::stack(sigmas);
-  stack.good = torch::stack(good);
+  if (parts) parts->agree(failed);
 }
 
 // Note [co-registration]: astroclear fits every exposure pixel by pixel on one grid, so their WCSs

@@ -9,6 +9,7 @@
 
 #include "common/order_statistics.hpp"
 #include "io/exposure_reader.hpp"
+#include "io/fits_file.hpp"
 
 #include "eval/coadd.hpp"
 #include "eval/image_mm.hpp"
@@ -213,6 +214,55 @@ TEST_F(Tiles, TilesReadTheirFramesAloneAndGetTheWholeReadsPixels) {
       ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure())) << "tiles " << grid.text() << ", subtract_sky " << sky;
     }
   }
+}
+
+// Note [exposure parts]: a rank that cannot read its tile's part of an exposure (here the image
+// file ends below the rows the other tile reads) stops every rank, which names the file, the tile
+// and the rank.
+TEST_F(Tiles, ATileThatCannotBeReadStopsEveryRankNamingTheFileTileAndRank) {
+  if (comm_->size() != 2) GTEST_SKIP() << "on 2 ranks";
+  std::unique_ptr<testing::TempDir> dir;
+  const std::string manifest = testing::simulated_manifest(*comm_, dir, 4, 96, 40, 23);
+  if (comm_->rank() == 0) {  // exposure 2 as separate planes, its image cut after 4 FITS blocks (row 72)
+    const std::string folder = dir->path().string();
+    const testing::MefPlanes planes = testing::read_planes(folder + "/exp_002.fits");
+    const double fscale = *io::FitsFile::open(folder + "/exp_002.fits").read_double("FSCALE");
+    io::FitsFile image = io::FitsFile::create(folder + "/img.fits");
+    image.write_image(planes.image);
+    image.write_key("FSCALE", fscale);
+    image.close();
+    io::FitsFile variance = io::FitsFile::create(folder + "/var.fits");
+    variance.write_image(planes.variance);
+    variance.close();
+    io::FitsFile mask = io::FitsFile::create(folder + "/mask.fits");
+    testing::write_mask_with_plane_names(mask, planes);
+    mask.close();
+    const std::string cut = folder + "/img.fits";
+    std::filesystem::resize_file(cut, std::filesystem::file_size(cut) - 6 * 2880 + 4 * 2880);
+    std::ifstream in(manifest);
+    std::string text;
+    for (std::string line; std::getline(in, line);) {
+      if (line == "file = \"exp_002.fits\"") line = "image = \"img.fits\"\nvariance = \"var.fits\"\nmask = \"mask.fits\"";
+      text += line + "\n";
+    }
+    std::ofstream(manifest) << text;
+  }
+  comm_->barrier();
+  ValidationConfig none;
+  none.exposures = 0;
+  std::string message;
+  int rank = -2;
+  try {
+    jobs::load_for_fit(manifest, none, *comm_, 0, jobs::TileRequest{mpi::TileGrid{2, 1}, 4});
+  } catch (const CollectiveError& e) {
+    message = e.what();
+    rank = e.rank();
+  }
+  std::printf("[rank %d] %s (rank %d)\n", comm_->rank(), message.c_str(), rank);
+  EXPECT_NE(message.find("img.fits"), std::string::npos) << message;
+  EXPECT_NE(message.find("(reading tile 1,0 (rows 48-95, columns 0-39))"), std::string::npos) << message;
+  EXPECT_EQ(rank, 1);
+  ASSERT_TRUE(on_all_ranks(*comm_, !HasFailure()));
 }
 
 struct IterationPeak {
