@@ -22,26 +22,54 @@ float median_of(std::vector<float> v) {
   return *mid;
 }
 
+std::vector<float> finite_values(const Image& image) {
+  std::vector<float> finite;
+  for (float v : image.pixels) if (std::isfinite(v)) finite.push_back(v);
+  return finite;
+}
+
+/// The 99.9th percentile of `values` (reordered); 0 for none.
+float top_of(std::vector<float>& values) {
+  if (values.empty()) return 0.0f;
+  auto at = values.begin() + static_cast<std::ptrdiff_t>(0.999 * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), at, values.end());
+  return *at;
+}
+
+PreviewStretch stretch_with(double zero, double noise, double top) {
+  noise = std::max(noise, 1e-12);
+  return {zero, 2.0 * noise, zero + std::max(top - zero, 10.0 * noise)};
+}
+
 }  // namespace
 
+PreviewStretch stretch_of(const Image& image) {
+  std::vector<float> finite = finite_values(image);
+  const float sky = median_of(finite);
+  std::vector<float> deviation;
+  for (float v : finite) deviation.push_back(std::abs(v - sky));
+  return stretch_with(sky, 1.4826 * median_of(deviation), top_of(finite));
+}
+
+PreviewStretch stretch_for_noise(double noise, const Image& bright) {
+  std::vector<float> finite = finite_values(bright);
+  return stretch_with(0.0, noise, top_of(finite));
+}
+
 void write_preview_png(const std::string& path, const std::vector<Image>& panels, bool overwrite) {
+  if (panels.empty()) throw Error(path + ": nothing to preview");
+  write_preview_png(path, panels, stretch_of(panels[0]), overwrite);
+}
+
+void write_preview_png(const std::string& path, const std::vector<Image>& panels, const PreviewStretch& stretch,
+                       bool overwrite) {
   if (panels.empty()) throw Error(path + ": nothing to preview");
   check_output_path(path, overwrite);
   const std::int64_t h = panels[0].height, w = panels[0].width;
   for (const Image& p : panels) {
     if (p.height != h || p.width != w) throw Error(path + ": preview panels differ in size");
   }
-  // Stretch: zero at the median, noise from the MAD, asinh up to the 99.9th percentile.
-  std::vector<float> finite;
-  for (float v : panels[0].pixels) if (std::isfinite(v)) finite.push_back(v);
-  const float sky = median_of(finite);
-  std::vector<float> deviation;
-  for (float v : finite) deviation.push_back(std::abs(v - sky));
-  const float noise = std::max(1.4826f * median_of(deviation), 1e-12f);
-  std::sort(finite.begin(), finite.end());
-  const float top = finite.empty() ? 1.0f : finite[static_cast<std::size_t>(0.999 * (finite.size() - 1))];
-  const double soft = 2.0 * noise;
-  const double high = std::asinh(std::max(static_cast<double>(top - sky), 10.0 * noise) / soft);
+  const double high = std::asinh((stretch.top - stretch.zero) / stretch.softening);
 
   // A small field is enlarged by whole pixels to at least kMinPanelWidth per panel; pixels with no
   // data (NaN: no exposure measured them) are drawn in kNoData, not as black, which reads as zero.
@@ -60,7 +88,7 @@ void write_preview_png(const std::string& path, const std::vector<Image>& panels
           std::copy(kNoData, kNoData + 3, rgb);
           continue;
         }
-        const double s = std::clamp(std::asinh((v - sky) / soft) / high, 0.0, 1.0);
+        const double s = std::clamp(std::asinh((v - stretch.zero) / stretch.softening) / high, 0.0, 1.0);
         rgb[0] = rgb[1] = rgb[2] = static_cast<png_byte>(std::lround(255 * s));
       }
     }

@@ -14,6 +14,7 @@
 #include "io/fits_output.hpp"
 #include "io/fits_file.hpp"
 #include "io/json_lines.hpp"
+#include "io/png_preview.hpp"
 #include "io/source_extractor.hpp"
 #include "jobs/cli.hpp"
 #include "jobs/provenance.hpp"
@@ -274,11 +275,14 @@ std::vector<bool> detectable_at(const Setup& setup, double threshold, const std:
   return detectable;
 }
 
-/// Scores the k-th image: detections, photometry and metrics at the threshold, and the sweep.
-Evaluated evaluate_image(const EvaluateOptions& options, const Setup& setup, const std::string& path, std::size_t k) {
+/// Scores the k-th image: detections, photometry and metrics at the threshold, and the sweep. The
+/// image as scored goes to `shown` when it is not null.
+Evaluated evaluate_image(const EvaluateOptions& options, const Setup& setup, const std::string& path, std::size_t k,
+                         io::Image* shown) {
   Evaluated e;
   e.path = path;
   const torch::Tensor image = prepared_image(options, setup.truth, e);
+  if (shown != nullptr) *shown = to_image(image);
   e.label = label_for(e);
   const std::string stem = "image_" + std::to_string(k);
   const std::string fits = write_single_hdu(setup.work + "/" + stem + ".fits", image);
@@ -364,7 +368,10 @@ Command add_evaluate_command(CLI::App& app) {
                       "the image whose false-detection fraction the others' completeness is read at (default: the "
                       "first of --compare, else the first image)");
   command->add_option("--json", o.json, "also write one JSON object per image to this file");
-  command->add_flag("--overwrite", o.overwrite, "replace an existing --json file");
+  command->add_option("--preview", o.preview,
+                      "also write a PNG: the noiseless truth, then every image as scored (latent images at the target "
+                      "PSF), left to right on one asinh stretch");
+  command->add_flag("--overwrite", o.overwrite, "replace an existing --json or --preview file");
   command->add_option("--sextractor", o.sextractor, "SExtractor executable (default: source-extractor or sex on PATH)");
   command->add_option("--keep", o.keep_dir, "keep SExtractor's images, configuration and catalogues in this folder");
   return {command, [options](const mpi::MpiEnvironment& env) { return env.rank() == 0 ? run_evaluate(*options) : 0; }};
@@ -378,12 +385,13 @@ int run_evaluate(const EvaluateOptions& options) {
     if (!fs::exists(p)) throw Error(p + ": no such file");
   }
   const std::size_t reference = purity_reference(options, paths);
-  if (!options.json.empty()) {
-    std::vector<std::string> inputs = paths;
-    for (const char* name : {"truth.fits", "truth_catalog.csv"})
-      inputs.push_back((fs::path(options.truth_dir) / name).string());
-    io::check_output_path(options.json, options.overwrite, inputs);
+  std::vector<std::string> inputs = paths;
+  for (const char* name : {"truth.fits", "truth_catalog.csv"}) inputs.push_back((fs::path(options.truth_dir) / name).string());
+  for (const std::string* output : {&options.json, &options.preview}) {
+    if (!output->empty()) io::check_output_path(*output, options.overwrite, inputs);
   }
+  if (!options.json.empty() && options.json == options.preview)
+    throw Error("--json and --preview: both name " + options.json);
   Setup setup = make_setup(options);
   setup.work = make_work_dir(options.keep_dir);
   struct Cleanup {
@@ -399,7 +407,14 @@ int run_evaluate(const EvaluateOptions& options) {
   if (!setup.sweep.empty()) setup.sweep_detectable = detectable_at(setup, setup.sweep.front(), "truth_sweep");
 
   std::vector<Evaluated> all;
-  for (std::size_t k = 0; k < paths.size(); ++k) all.push_back(evaluate_image(options, setup, paths[k], k));
+  // The preview's panels: the noiseless truth, then each image as it was scored.
+  std::vector<io::Image> panels;
+  if (!options.preview.empty()) panels.push_back(to_image(setup.truth.image));
+  for (std::size_t k = 0; k < paths.size(); ++k) {
+    io::Image shown;
+    all.push_back(evaluate_image(options, setup, paths[k], k, options.preview.empty() ? nullptr : &shown));
+    if (!options.preview.empty()) panels.push_back(std::move(shown));
+  }
   for (Evaluated& e : all) {
     if (!e.sweep.empty()) e.at_reference_purity = completeness_at_false_fraction(e.sweep, all[reference].scores.false_fraction);
   }
@@ -416,6 +431,15 @@ int run_evaluate(const EvaluateOptions& options) {
   print_table(all, setup.truth);
   print_sweep(all, setup, all[reference]);
   if (!options.json.empty()) write_json(options.json, all, settings.threshold, all[reference]);
+  if (!options.preview.empty()) {
+    // One stretch for every panel: sky at 0 (the inputs are sky-subtracted), softened at the coadd's
+    // noise, topped by the truth's brightest pixels, so that the panels compare pixel for pixel.
+    io::write_preview_png(options.preview, panels, io::stretch_for_noise(setup.sweep_unit, panels.front()),
+                          options.overwrite);
+    std::string order = "truth";
+    for (const Evaluated& e : all) order += " | " + e.label;
+    spdlog::info("wrote {} (left to right: {})", options.preview, order);
+  }
   return kExitDone;
 }
 

@@ -33,7 +33,8 @@ struct EvaluateOptions {
   std::vector<double> sweep{1.5, 2, 3, 4, 5, 7, 10};  ///< thresholds in coadd-noise units; empty: none
   std::string purity_reference;  ///< image whose false fraction the others are read at; "" = first of compare
   std::string json;            ///< also write one JSON object per image here
-  bool overwrite = false;      ///< replace an existing --json file
+  std::string preview;         ///< also write a PNG here: the truth, then every image as scored
+  bool overwrite = false;      ///< replace an existing --json or --preview file
   std::string sextractor;      ///< executable; empty = source-extractor or sex on PATH
   std::string keep_dir;        ///< keep SExtractor's inputs and catalogues here
 };

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The built-in example, end to end: simulate an HSC-like stack, train on 2 MPI ranks, write the
-# restored FITS (with the coadd beside it) and a PNG preview (left: coadd, right: astroclear).
+# restored FITS (with the coadd beside it) and a PNG preview (left: coadd, right: astroclear);
+# then restore the same stack with ImageMM (`mm`), score the coadd, `mm` and astroclear against
+# the simulated truth, and draw them beside the truth on one stretch (comparison.png).
 #
 #   jobs/run_example.sh                 # 33 exposures of 256 px, into example/
 #   SIZE=512 ITERATIONS=600 jobs/run_example.sh
@@ -25,4 +27,9 @@ mkdir -p "$out"
 "$exe" simulate -o "$out/stack" --exposures "$exposures" --size "$size" --seed "$seed" --overwrite
 "$mpiexec" "${mpi_flags[@]}" "$exe" train -m "$out/stack/stack.toml" -o "$out/restored.fits" \
   --preview "$out/preview.png" --with-coadd -n "$iterations" --overwrite
-echo "example: $out/restored.fits (HDU 0: astroclear; COVERAGE, MASK; COADD: coadd), $out/preview.png, truth in $out/stack/truth.fits"
+"$mpiexec" "${mpi_flags[@]}" "$exe" mm -m "$out/stack/stack.toml" -o "$out/mm.fits" --overwrite
+"$exe" coadd -m "$out/stack/stack.toml" -o "$out/coadd.fits" --overwrite
+"$exe" evaluate "$out/coadd.fits" --compare "$out/mm.fits" "$out/restored.fits" --truth "$out/stack" \
+  --preview "$out/comparison.png" --overwrite
+echo "example: $out/restored.fits (HDU 0: astroclear; COVERAGE, MASK; COADD: coadd), $out/preview.png;" \
+  "$out/mm.fits (ImageMM), $out/comparison.png (truth | coadd | ImageMM | astroclear); truth in $out/stack/truth.fits"

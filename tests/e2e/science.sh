@@ -22,7 +22,11 @@ cd "$out"
 "$exe" mm -m stack/stack.toml -o mm.fits --threads 2 -n 300 >/dev/null
 "${ranks[@]}" 2 "$exe" train -m stack/stack.toml -o restored.fits --threads 1 -n 300 >/dev/null
 before=$(find /tmp -maxdepth 1 -name 'astroclear-evaluate-*' | wc -l)
-"$exe" evaluate restored.fits --compare rl.fits coadd.fits mm.fits --truth stack --json scores.json | tee table.txt
+"$exe" evaluate restored.fits --compare rl.fits coadd.fits mm.fits --truth stack --json scores.json \
+  --preview side.png | tee table.txt
+# truth and the four images, 256 px each, 4 px apart
+read -r b0 b1 b2 b3 < <(od -An -tu1 -j16 -N4 side.png)
+[ $(((b0 << 24) | (b1 << 16) | (b2 << 8) | b3)) = $((5 * 256 + 4 * 4)) ] || fail "--preview: not five panels wide"
 after=$(find /tmp -maxdepth 1 -name 'astroclear-evaluate-*' | wc -l)
 [ "$before" = "$after" ] || fail "evaluate left its temporary folder behind"
 grep -q "completeness by magnitude" table.txt || fail "no completeness table"
@@ -94,6 +98,12 @@ msg=$("$exe" evaluate restored.fits --truth stack --json scores.json 2>&1); code
 set -e
 [ "$code" = 1 ] && grep -q "scores.json: output exists; pass --overwrite" <<<"$msg" && [ "$(wc -l < scores.json)" = 4 ] ||
   fail "existing --json: $code $msg"
+cp restored.fits restored_before.fits
+set +e
+msg=$("$exe" evaluate restored.fits --truth stack --preview restored.fits --overwrite 2>&1); code=$?
+set -e
+[ "$code" = 1 ] && grep -q "restored.fits" <<<"$msg" && cmp -s restored.fits restored_before.fits ||
+  fail "--preview naming an input: $code $msg"
 mkdir kept && touch kept/mine
 set +e
 msg=$("$exe" evaluate restored.fits --truth stack --keep kept 2>&1); code=$?
