@@ -15,6 +15,14 @@ namespace astroclear::io {
 // word always changes the result. A final avalanche (splitmix64) spreads it over all bits. It
 // runs at several GB/s, so fingerprinting a 33 x 4200^2 stack costs well under a second per rank.
 
+/// The splitmix64 finaliser: a bijection of 64-bit words whose every output bit depends on every
+/// input bit.
+inline std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 /// Incremental 64-bit checksum. add() calls in the same order give the same value anywhere.
 class Checksum {
  public:
@@ -37,12 +45,7 @@ class Checksum {
   void add(const std::string& text) { add_bytes(text.data(), text.size()); }
   void add(std::uint64_t value) { add_bytes(&value, sizeof(value)); }
 
-  std::uint64_t value() const {
-    std::uint64_t z = state_ + 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
+  std::uint64_t value() const { return mix64(state_ + 0x9E3779B97F4A7C15ULL); }
 
  private:
   void mix(std::uint64_t word) { state_ = (state_ ^ word) * 0x100000001B3ULL; }

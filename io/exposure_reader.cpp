@@ -658,18 +658,13 @@ std::uint64_t sum_modulo_2_64(std::uint64_t value, const ExposurePart& part) {
 /// The input fingerprint of the exposure that `part` is of (collective over its parts).
 std::uint64_t fingerprint(const ExposurePart& part, std::int64_t h, std::int64_t w, const Image& psf,
                           const ExposureData& out) {
-  const auto mix = [](std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  };
   std::uint64_t local = 0;
   for_own_pixels(part, [&](std::int64_t i, std::int64_t y, std::int64_t x) {
     std::uint32_t image_bits, sigma_bits;
     std::memcpy(&image_bits, &out.image.pixels[i], sizeof image_bits);
     std::memcpy(&sigma_bits, &out.sigma.pixels[i], sizeof sigma_bits);
     const std::uint64_t values = (static_cast<std::uint64_t>(image_bits) << 32 | sigma_bits) ^ (out.good[i] != 0 ? 0x9E3779B97F4A7C15ULL : 0);
-    local += mix(static_cast<std::uint64_t>(y * w + x) * 0x9E3779B97F4A7C15ULL + mix(values));
+    local += mix64(static_cast<std::uint64_t>(y * w + x) * 0x9E3779B97F4A7C15ULL + mix64(values));
   });
   Checksum sum;
   sum.add(sum_modulo_2_64(local, part));

@@ -272,44 +272,45 @@ std::string FitsFile::read_string_cell(const std::string& column, std::int64_t r
 
 namespace {
 
-/// fits_read_subset's corners (1-based, inclusive) of `box`, checked against the image's shape.
-/// With " (rows ..., columns ...)" unless `box` is the whole image, for messages.
-std::string subset_corners(const PixelBox& box, std::int64_t h, std::int64_t w, const std::string& where,
-                           long first[2], long last[2]) {
+/// Reads `box` (checked against the image's h x w pixels) of the current image HDU of `f` into
+/// `pixels`, as CFITSIO type `datatype` with `null` for undefined pixels (nullptr: none); returns
+/// CFITSIO's status, and in `part` " (rows ..., columns ...)" unless `box` is the whole image.
+template <class T>
+int read_box(fitsfile* f, const PixelBox& box, std::int64_t h, std::int64_t w, const std::string& where,
+             int datatype, T* null, std::vector<T>& pixels, std::string& part) {
   const bool whole = box == PixelBox::whole(h, w);
   if (!whole && (box.y0 < 0 || box.x0 < 0 || box.y1 > h || box.x1 > w || box.height() <= 0 || box.width() <= 0)) {
     throw Error(where + ": " + box.text() + " asked for, but the image is " + shape_text(h, w));
   }
-  first[0] = static_cast<long>(box.x0 + 1);
-  first[1] = static_cast<long>(box.y0 + 1);
-  last[0] = static_cast<long>(box.x1);
-  last[1] = static_cast<long>(box.y1);
-  return whole ? "" : " (" + box.text() + ")";
+  part = whole ? "" : " (" + box.text() + ")";
+  pixels.assign(static_cast<std::size_t>(box.count()), T{});
+  if (box.count() == 0) return 0;  // an empty image (NAXISn = 0) has nothing to read
+  long first[2] = {static_cast<long>(box.x0 + 1), static_cast<long>(box.y0 + 1)};
+  long last[2] = {static_cast<long>(box.x1), static_cast<long>(box.y1)}, step[2] = {1, 1};
+  int status = 0, anynul = 0;
+  fits_read_subset(f, datatype, first, last, step, null, pixels.data(), &anynul, &status);
+  return status;
 }
 
 }  // namespace
 
 Image FitsFile::read_image(const PixelBox& box) {
   const auto [h, w] = image_shape();
-  long first[2], last[2], step[2] = {1, 1};
-  const std::string part = subset_corners(box, h, w, where(), first, last);
-  Image image(box.height(), box.width());
-  int status = 0, anynul = 0;
+  Image image;
+  image.height = box.height();
+  image.width = box.width();
   float nan = std::numeric_limits<float>::quiet_NaN();
-  if (box.count() == 0) return image;  // an empty image (NAXISn = 0) has nothing to read
-  fits_read_subset(as_fits(handle()), TFLOAT, first, last, step, &nan, image.pixels.data(), &anynul, &status);
+  std::string part;
+  const int status = read_box(as_fits(handle()), box, h, w, where(), TFLOAT, &nan, image.pixels, part);
   check(status, "reading pixels" + part);
   return image;
 }
 
 MaskImage FitsFile::read_mask(const PixelBox& box) {
   const auto [h, w] = image_shape();
-  long first[2], last[2], step[2] = {1, 1};
-  const std::string part = subset_corners(box, h, w, where(), first, last);
-  MaskImage mask{box.height(), box.width(), std::vector<std::int32_t>(static_cast<std::size_t>(box.count()), 0)};
-  int status = 0, anynul = 0;
-  if (box.count() == 0) return mask;
-  fits_read_subset(as_fits(handle()), TINT, first, last, step, nullptr, mask.pixels.data(), &anynul, &status);
+  MaskImage mask{box.height(), box.width(), {}};
+  std::string part;
+  const int status = read_box<std::int32_t>(as_fits(handle()), box, h, w, where(), TINT, nullptr, mask.pixels, part);
   check(status, "reading mask pixels" + part);
   return mask;
 }

@@ -383,7 +383,7 @@ int run_train(const TrainOptions& requested, const mpi::MpiEnvironment& env) {
       options.checkpoint.directory.empty() ? default_checkpoint_directory(options.output) : options.checkpoint.directory;
   const io::CheckpointStore store(checkpoint_dir, options.checkpoint.keep);
   check_train_options(options, store, comm);
-  const mpi::TileGrid grid = mpi::TileGrid::parse(options.tiles);  // checked above
+  const mpi::TileGrid grid = mpi::TileGrid::parse(options.tiles);  // checked on rank 0 above; parsed here on every rank
   if (options.psf_per_tile) options.config.psf_tiles = grid.text();
   // Note [run lock]: held by rank 0 until the run ends, however it ends.
   std::optional<io::RunLock> output_lock, checkpoint_lock;
