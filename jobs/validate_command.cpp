@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -67,30 +69,80 @@ void print_rows(const std::vector<ExposureRow>& rows, const StackPlan& plan, dou
               rows.size(), total);
 }
 
-void write_json(const std::string& path, const ValidateOptions& options, const std::vector<ExposureRow>& rows,
-                const StackPlan& plan, double total) {
+/// One image's scores: per exposure, and over all of them.
+struct Scored {
+  std::string result;
+  std::vector<ExposureRow> rows;
+  double total = 0;
+};
+
+/// One JSON object per exposure, then one for all of them, for each image.
+void write_json(const std::string& path, const ValidateOptions& options, const std::vector<Scored>& scored,
+                const StackPlan& plan) {
   std::vector<io::JsonObject> lines;
-  for (const ExposureRow& row : rows) {
-    const auto& f = row.fit;
-    const double n = std::max(f.good_pixels, 1.0), mean = f.chi_sum / n;
-    io::JsonObject j;
-    j["result"] = options.result;
-    j["exposure"] = row.exposure;
-    j["file"] = plan.spec.exposures[row.exposure].label();
-    j["good_pixels"] = f.good_pixels;
-    j["loss_per_pixel"] = f.huber_sum / n;
-    j["mean_chi"] = mean;
-    j["rms_chi"] = std::sqrt(std::max(f.chi2_sum / n - mean * mean, 0.0));
-    j["outlier_fraction"] = f.outliers / n;
-    lines.push_back(std::move(j));
+  for (const Scored& one : scored) {
+    for (const ExposureRow& row : one.rows) {
+      const auto& f = row.fit;
+      const double n = std::max(f.good_pixels, 1.0), mean = f.chi_sum / n;
+      io::JsonObject j;
+      j["result"] = one.result;
+      j["exposure"] = row.exposure;
+      j["file"] = plan.spec.exposures[row.exposure].label();
+      j["good_pixels"] = f.good_pixels;
+      j["loss_per_pixel"] = f.huber_sum / n;
+      j["mean_chi"] = mean;
+      j["rms_chi"] = std::sqrt(std::max(f.chi2_sum / n - mean * mean, 0.0));
+      j["outlier_fraction"] = f.outliers / n;
+      lines.push_back(std::move(j));
+    }
+    io::JsonObject all;
+    all["result"] = one.result;
+    all["exposures"] = options.exposures;
+    all["huber_delta"] = options.huber_delta;
+    all["loss_per_pixel"] = one.total;
+    lines.push_back(std::move(all));
   }
-  io::JsonObject all;
-  all["result"] = options.result;
-  all["exposures"] = options.exposures;
-  all["huber_delta"] = options.huber_delta;
-  all["loss_per_pixel"] = total;
-  lines.push_back(std::move(all));
   io::write_json_lines(path, lines);
+}
+
+/// With several images: the one with the lowest held-out loss, and how far each other is above it.
+void print_ranking(const std::vector<Scored>& scored) {
+  if (scored.size() < 2) return;
+  const auto best = std::min_element(scored.begin(), scored.end(),
+                                     [](const Scored& a, const Scored& b) { return a.total < b.total; });
+  std::printf("lowest held-out loss: %s (%.9g)", best->result.c_str(), best->total);
+  for (const Scored& one : scored) {
+    if (&one != &*best) std::printf("; %s %+.3g", one.result.c_str(), one.total - best->total);
+  }
+  std::printf("\n");
+}
+
+/// Collective. The latent image of `path`, checked against the stack's shape, NaN (no data) as 0.
+torch::Tensor read_latent(const std::string& path, const ValidateOptions& options, const StackPlan& plan,
+                          mpi::Communicator& comm) {
+  torch::Tensor latent;
+  comm.collectively([&] {
+    io::FitsFile f = io::FitsFile::open_image(path, options.hdu);
+    const std::string product = f.read_string("ACPROD").value_or("");
+    if (!product.empty() && !is_latent_product(product) && comm.rank() == 0) {
+      spdlog::warn("{}: ACPROD = '{}' is not a latent image: its prediction f * x is blurred twice", f.where(), product);
+    }
+    latent = to_tensor(f.read_image());
+    if (latent.size(0) != plan.height || latent.size(1) != plan.width) {
+      throw Error(path + ": " + io::shape_text(latent.size(0), latent.size(1)) + " pixels, but the stack " +
+                  options.manifest + " is " + io::shape_text(plan.height, plan.width));
+    }
+    if (torch::isinf(latent).any().item<bool>()) {
+      throw Error(path + ": " + std::to_string(torch::isinf(latent).sum().item<std::int64_t>()) +
+                  " Inf pixels; a latent image to validate must be finite (NaN marks pixels with no data)");
+    }
+    const std::int64_t no_data = torch::isnan(latent).sum().item<std::int64_t>();
+    if (no_data > 0) {  // Note [coverage]: pixels no exposure measured; their prediction is 0
+      if (comm.rank() == 0) spdlog::info("{}: {} NaN pixels (no data) taken as 0", path, no_data);
+      latent = torch::nan_to_num(latent, 0.0, 0.0, 0.0);
+    }
+  });
+  return latent;
 }
 
 }  // namespace
@@ -100,7 +152,9 @@ Command add_validate_command(CLI::App& app) {
   ValidateOptions& o = *options;
   CLI::App* command = app.add_subcommand(
       "validate", "how well a latent image predicts exposures the user names: held-out loss and chi statistics");
-  command->add_option("result", o.result, "the latent image (FITS): astroclear's, rl's, mm's or another tool's")->required();
+  command->add_option("results", o.results,
+                      "latent images (FITS): astroclear's, rl's, mm's or another tool's; several are ranked")
+      ->required();
   command->add_option("--manifest,-m", o.manifest, "stack manifest (TOML)")->required();
   add_number(command, "--exposures", o.exposures, "manifest indices of the exposures to predict (e.g. 3,17,29)",
              Range{0, 1e6})
@@ -117,36 +171,19 @@ Command add_validate_command(CLI::App& app) {
 int run_validate(const ValidateOptions& options, const mpi::MpiEnvironment& env) {
   Runtime runtime = make_runtime(options.runtime, env);
   mpi::Communicator& comm = *runtime.comm;
-  torch::Tensor latent;
   comm.collectively([&] {
+    for (const std::string& path : options.results) {
+      if (!std::filesystem::exists(path)) throw Error(path + ": no such file");
+    }
     if (!options.json.empty()) {
       std::vector<std::string> inputs = io::input_files(io::load_manifest(options.manifest));
-      inputs.push_back(options.result);
+      inputs.insert(inputs.end(), options.results.begin(), options.results.end());
       io::check_output_path(options.json, options.overwrite, inputs);
     }
-    io::FitsFile f = io::FitsFile::open_image(options.result, options.hdu);
-    const std::string product = f.read_string("ACPROD").value_or("");
-    if (!product.empty() && !is_latent_product(product) && comm.rank() == 0) {
-      spdlog::warn("{}: ACPROD = '{}' is not a latent image: its prediction f * x is blurred twice", f.where(), product);
-    }
-    latent = to_tensor(f.read_image());
   });
   StackPlan plan = plan_stack(options.manifest, comm);
-  comm.collectively([&] {
-    if (latent.size(0) != plan.height || latent.size(1) != plan.width) {
-      throw Error(options.result + ": " + io::shape_text(latent.size(0), latent.size(1)) + " pixels, but the stack " +
-                  options.manifest + " is " + io::shape_text(plan.height, plan.width));
-    }
-    if (torch::isinf(latent).any().item<bool>()) {
-      throw Error(options.result + ": " + std::to_string(torch::isinf(latent).sum().item<std::int64_t>()) +
-                  " Inf pixels; a latent image to validate must be finite (NaN marks pixels with no data)");
-    }
-    const std::int64_t no_data = torch::isnan(latent).sum().item<std::int64_t>();
-    if (no_data > 0) {  // Note [coverage]: pixels no exposure measured; their prediction is 0
-      if (comm.rank() == 0) spdlog::info("{}: {} NaN pixels (no data) taken as 0", options.result, no_data);
-      latent = torch::nan_to_num(latent, 0.0, 0.0, 0.0);
-    }
-  });
+  std::vector<torch::Tensor> latents;
+  for (const std::string& path : options.results) latents.push_back(read_latent(path, options, plan, comm));
   LoadedStack loaded = load_stack(std::move(plan), Selection{options.exposures, /*fit=*/false}, comm);
   LocalStack& stack = loaded.held_out;
   stack.normalise(comm);
@@ -154,12 +191,20 @@ int run_validate(const ValidateOptions& options, const mpi::MpiEnvironment& env)
   const PsfDecoder::Mode mode = choose_decoder(DecoderChoice::kAuto, TrainConfig{}.fft_min_psf_size,
                                                stack.psfs.empty() ? 1 : largest_psf_side(stack.psfs));
   const HeldOutLoss loss(stack, options.huber_delta, mode, runtime.device);
-  const torch::Tensor x = (latent / stack.flux_unit).to(runtime.device);
-  const double total = loss(x, comm);
-  const std::vector<ExposureRow> rows = gather_rows(stack.exposure_ids, loss.per_exposure(x), comm);
+  std::vector<Scored> scored;
+  for (std::size_t k = 0; k < latents.size(); ++k) {
+    const torch::Tensor x = (latents[k] / stack.flux_unit).to(runtime.device);
+    Scored one{options.results[k], {}, loss(x, comm)};
+    one.rows = gather_rows(stack.exposure_ids, loss.per_exposure(x), comm);
+    scored.push_back(std::move(one));
+  }
   comm.collectively([&] {
-    print_rows(rows, loaded.plan, total);
-    if (!options.json.empty()) write_json(options.json, options, rows, loaded.plan, total);
+    for (const Scored& one : scored) {
+      if (scored.size() > 1) std::printf("%s\n", one.result.c_str());
+      print_rows(one.rows, loaded.plan, one.total);
+    }
+    print_ranking(scored);
+    if (!options.json.empty()) write_json(options.json, options, scored, loaded.plan);
   }, comm.rank() == 0);
   return kExitDone;
 }

@@ -9,7 +9,7 @@
 namespace astroclear::jobs {
 
 struct ValidateOptions {
-  std::string result;           ///< the latent image (FITS)
+  std::vector<std::string> results;  ///< the latent images (FITS), each scored on the same exposures
   std::string hdu;              ///< EXTNAME; empty = the first image HDU
   std::string manifest;         ///< the stack
   std::vector<int> exposures;   ///< manifest indices of the exposures to predict
@@ -22,8 +22,9 @@ struct ValidateOptions {
 /// Adds `validate` and its options to `app`.
 Command add_validate_command(CLI::App& app);
 
-/// Prints, for the latent image of `options.result` and each named exposure, the held-out loss
-/// per good pixel (Note [held-out exposures]) and chi statistics, and the loss over all of them.
+/// Prints, for each latent image of `options.results` and each named exposure, the held-out loss
+/// per good pixel (Note [held-out exposures]) and chi statistics, and the loss over all of them;
+/// with several images, which of them predicts the exposures best.
 int run_validate(const ValidateOptions& options, const mpi::MpiEnvironment& env);
 
 }  // namespace astroclear::jobs

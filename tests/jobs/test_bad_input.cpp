@@ -235,6 +235,20 @@ TEST_F(BadInput, ValidateNamesAMissingExposureAndAnImageOfAnotherShape) {
   int lines = 0;
   for (std::string line; std::getline(json, line);) ++lines;
   EXPECT_EQ(lines, 3) << "one line per exposure and one for both";
+  // Several images are scored on the same exposures and ranked: the trained image predicts them
+  // better than an empty sky.
+  io::FitsFile empty = io::FitsFile::create(dir_ / "empty.fits");
+  empty.write_image(io::Image(48, 48, 0.0f));
+  empty.close();
+  r = testing::run_command(validate + " " + (dir_ / "empty.fits") + " --exposures 0,2 --overwrite --json " +
+                           (dir_ / "v.jsonl"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("lowest held-out loss: " + output() + " ("), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("; " + (dir_ / "empty.fits") + " +"), std::string::npos) << r.output;
+  std::ifstream both(dir_ / "v.jsonl");
+  lines = 0;
+  for (std::string line; std::getline(both, line);) ++lines;
+  EXPECT_EQ(lines, 6) << "three lines for each image";
 }
 
 TEST_F(BadInput, WarmStartOfAnotherShapeAndTargetResolutionOutOfRange) {
