@@ -3,8 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
