@@ -432,8 +432,8 @@ int run_evaluate(const EvaluateOptions& options) {
   print_sweep(all, setup, all[reference]);
   if (!options.json.empty()) write_json(options.json, all, settings.threshold, all[reference]);
   if (!options.preview.empty()) {
-    // One stretch for every panel: sky at 0 (the inputs are sky-subtracted), softened at the coadd's
-    // noise, topped by the truth's brightest pixels, so that the panels compare pixel for pixel.
+    // One stretch for every panel: sky at 0 (the inputs are sky-subtracted), softened at twice the
+    // coadd's noise, topped by the truth's brightest pixels, so that the panels compare pixel for pixel.
     io::write_preview_png(options.preview, panels, io::stretch_for_noise(setup.sweep_unit, panels.front()),
                           options.overwrite);
     std::string order = "truth";
